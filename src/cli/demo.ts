@@ -1,0 +1,424 @@
+/**
+ * `skein demo`: N real `skein node` processes on 127.0.0.1 that behave as if they sat on an
+ * Internet-like map (a generated RTT matrix, `--emulate-latency`), with a live table of every
+ * node's neighbours and measured RTTs next to the emulated ones.
+ *
+ * Children never outlive the demo: on SIGINT/SIGTERM (or `--duration-s`) each gets SIGTERM, then
+ * SIGKILL if it has not exited within CHILD_STOP_TIMEOUT_MS; their stdin is a pipe and they run
+ * with `--exit-on-stdin-close`, so even if the demo itself is killed outright they stop.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { generateInternetMatrix } from "../sim/generate.js";
+import { type Matrix, formatMatrix, symmetricRtt } from "../sim/matrix.js";
+import { CliFailure, errorMessage } from "./errors.js";
+import { rekeyByNodeIds } from "./sim-command.js";
+import { type NodeStatus, fetchNodeStatus } from "./status.js";
+import { formatDuration, formatNumber, formatPercent, renderTable } from "./table.js";
+import { parseIntegerFlag, parseNumberFlag } from "./values.js";
+
+export const DEMO_DEFAULT_NODES = 5;
+export const DEMO_MAX_NODES = 64;
+export const DEMO_REFRESH_MS = 1000;
+export const DEMO_SNAPSHOT_DEFAULT_S = 5;
+export const CHILD_START_TIMEOUT_MS = 15_000;
+export const CHILD_STOP_TIMEOUT_MS = 5000;
+const STDERR_TAIL_LINES = 5;
+
+// ---------------------------------------------------------------- rendering (pure)
+
+export interface DemoNodeView {
+  id: number;
+  pid: number | undefined;
+  address: string | undefined;
+  phase: "starting" | "running" | "exited";
+  /** Why the node has no fresh status: how it exited, or why polling failed. */
+  note?: string;
+  status?: NodeStatus;
+}
+
+export interface DemoView {
+  elapsedMs: number;
+  nodes: DemoNodeView[];
+  /** The emulated RTT of a pair, shown next to the measured one. */
+  emulatedRttMs?: (a: number | string, b: number | string) => number | undefined;
+  /** Last line, e.g. "Ctrl-C to stop". */
+  hint?: string;
+}
+
+const DEMO_COLUMNS = [
+  { header: "NODE", align: "right" },
+  { header: "PID", align: "right" },
+  { header: "ADDRESS" },
+  { header: "PEER", align: "right" },
+  { header: "STATE" },
+  { header: "RTT(ms)", align: "right" },
+  { header: "EMULATED(ms)", align: "right" },
+  { header: "RTTVAR(ms)", align: "right" },
+  { header: "LOSS(%)", align: "right" },
+] as const;
+
+/** One frame of the demo screen: a header line, the table, a links summary and notes. */
+export function renderDemo(view: DemoView): string {
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  const upPairs = new Set<string>();
+  let running = 0;
+  for (const node of view.nodes) {
+    if (node.phase === "running") running++;
+    const first = [String(node.id), node.pid === undefined ? "-" : String(node.pid), node.address ?? "-"];
+    const blank = ["", "", ""];
+    const neighbours = node.phase === "running" ? (node.status?.neighbours ?? []) : [];
+    if (node.note !== undefined) notes.push(`node ${node.id}: ${node.note}`);
+    if (neighbours.length === 0) {
+      const state = node.phase === "running" ? (node.status === undefined ? "no status" : "no links") : node.phase;
+      rows.push([...first, "-", state, "", "", "", ""]);
+      continue;
+    }
+    neighbours.forEach((neighbour, index) => {
+      if (neighbour.state === "up") {
+        const a = String(node.id);
+        const b = String(neighbour.id);
+        upPairs.add(a < b ? `${a}-${b}` : `${b}-${a}`);
+      }
+      rows.push([
+        ...(index === 0 ? first : blank),
+        String(neighbour.id),
+        neighbour.state,
+        formatNumber(neighbour.srttMs),
+        formatNumber(view.emulatedRttMs?.(node.id, neighbour.id)),
+        formatNumber(neighbour.rttvarMs),
+        formatPercent(neighbour.loss),
+      ]);
+    });
+  }
+  const n = view.nodes.length;
+  const lines = [
+    `skein demo: ${running}/${n} node${n === 1 ? "" : "s"} running on 127.0.0.1 with emulated Internet latency, ${formatDuration(view.elapsedMs)}`,
+    ...renderTable(DEMO_COLUMNS, rows),
+    `links up: ${upPairs.size} of ${(n * (n - 1)) / 2} pairs`,
+    ...notes,
+  ];
+  if (view.hint !== undefined) lines.push(view.hint);
+  return `${lines.join("\n")}\n`;
+}
+
+/** The message of a pino JSON log line (what a child said last), or the line itself. */
+export function summarizeLogLine(line: string): string {
+  try {
+    const record = JSON.parse(line) as { msg?: unknown; err?: { message?: unknown } };
+    const message = typeof record.msg === "string" ? record.msg : line;
+    const cause = typeof record.err?.message === "string" && record.err.message !== message ? `: ${record.err.message}` : "";
+    return `${message}${cause}`;
+  } catch {
+    return line.replace(/^skein: /, "");
+  }
+}
+
+/** What `skein node` prints once it listens. */
+export interface ListeningLine {
+  event: "listening";
+  id: number;
+  addresses: string[];
+  web: string | null;
+}
+
+export function parseListeningLine(line: string): ListeningLine | undefined {
+  if (!line.startsWith("{")) return undefined;
+  try {
+    const json = JSON.parse(line) as Partial<ListeningLine>;
+    if (json.event !== "listening" || !Array.isArray(json.addresses)) return undefined;
+    return {
+      event: "listening",
+      id: Number(json.id),
+      addresses: json.addresses.filter((a): a is string => typeof a === "string"),
+      web: typeof json.web === "string" ? json.web : null,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------- child processes
+
+class DemoChild {
+  readonly process: ChildProcess;
+  listening: ListeningLine | undefined;
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  readonly stderrTail: string[] = [];
+  status: NodeStatus | undefined;
+  pollError: string | undefined;
+  readonly exited: Promise<void>;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    readonly id: number,
+    cliPath: string,
+    args: string[],
+    env: NodeJS.ProcessEnv,
+  ) {
+    this.process = spawn(process.execPath, [cliPath, "node", ...args], { stdio: ["pipe", "pipe", "pipe"], env });
+    this.exited = new Promise((resolve) => {
+      this.process.once("exit", (code, signal) => {
+        this.exit = { code, signal };
+        this.notify();
+        resolve();
+      });
+      this.process.once("error", (error) => {
+        this.stderrTail.push(`cannot start: ${error.message}`);
+        this.exit ??= { code: null, signal: null };
+        this.notify();
+        resolve();
+      });
+    });
+    this.process.stdin?.on("error", () => {});
+    createInterface({ input: this.process.stdout! }).on("line", (line) => {
+      const parsed = parseListeningLine(line.trim());
+      if (parsed !== undefined && this.listening === undefined) {
+        this.listening = parsed;
+        this.notify();
+      }
+    });
+    createInterface({ input: this.process.stderr! }).on("line", (line) => {
+      if (line.trim() === "") return;
+      this.stderrTail.push(line);
+      if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
+    });
+  }
+
+  get running(): boolean {
+    return this.exit === undefined;
+  }
+
+  get udpAddress(): string | undefined {
+    const addresses = this.listening?.addresses ?? [];
+    return addresses.find((address) => address.includes("/udp/")) ?? addresses[0];
+  }
+
+  describeExit(): string {
+    const how = this.exit?.signal ? `signal ${this.exit.signal}` : `code ${String(this.exit?.code)}`;
+    const last = this.stderrTail.at(-1);
+    return `exited (${how})${last === undefined ? "" : `: ${summarizeLogLine(last)}`}`;
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  /** Resolves once the listening line arrived; rejects on exit or after `timeoutMs`. */
+  waitListening(timeoutMs: number): Promise<ListeningLine> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        done();
+        reject(new CliFailure(`demo node ${this.id} did not start within ${timeoutMs} ms${this.lastWords()}`, "DEMO_START_FAILED"));
+      }, timeoutMs);
+      const check = (): void => {
+        if (this.listening !== undefined) {
+          done();
+          resolve(this.listening);
+        } else if (this.exit !== undefined) {
+          done();
+          reject(new CliFailure(`demo node ${this.id} failed to start: ${this.describeExit()}`, "DEMO_START_FAILED"));
+        }
+      };
+      const done = (): void => {
+        clearTimeout(timer);
+        this.listeners.delete(check);
+      };
+      this.listeners.add(check);
+      check();
+    });
+  }
+
+  private lastWords(): string {
+    const last = this.stderrTail.at(-1);
+    return last === undefined ? "" : ` (last said: ${summarizeLogLine(last)})`;
+  }
+
+  /** SIGTERM, then SIGKILL after `timeoutMs`; resolves once the process has exited. */
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.exit !== undefined) return;
+    this.process.stdin?.end();
+    this.process.kill("SIGTERM");
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.exited.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut && this.exit === undefined) {
+      this.process.kill("SIGKILL");
+      await this.exited;
+    }
+  }
+
+  view(): DemoNodeView {
+    const view: DemoNodeView = {
+      id: this.id,
+      pid: this.process.pid,
+      address: this.udpAddress,
+      phase: this.exit !== undefined ? "exited" : this.listening === undefined ? "starting" : "running",
+    };
+    if (this.exit !== undefined) view.note = this.describeExit();
+    else if (this.pollError !== undefined) view.note = this.pollError;
+    if (this.status !== undefined) view.status = this.status;
+    return view;
+  }
+}
+
+// ---------------------------------------------------------------- the command
+
+export interface DemoFlags {
+  nodes?: string;
+  seed?: string;
+  durationS?: string;
+  snapshotS?: string;
+}
+
+/** The demo's children must not inherit `SKEIN_*` settings meant for the user's own nodes. */
+export function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(env)) if (!key.startsWith("SKEIN_")) out[key] = value;
+  return out;
+}
+
+export function demoMatrix(nodes: number, seed: number): Matrix {
+  return rekeyByNodeIds(generateInternetMatrix({ nodes, seed }));
+}
+
+export async function runDemoCommand(flags: DemoFlags): Promise<number> {
+  const nodes = parseIntegerFlag("--nodes", flags.nodes, 1, DEMO_MAX_NODES) ?? DEMO_DEFAULT_NODES;
+  const seed = parseIntegerFlag("--seed", flags.seed, 0, 0xffff_ffff) ?? 1;
+  const durationS = parseNumberFlag("--duration-s", flags.durationS, 0, 86_400 * 365, "expected a number of seconds >= 0");
+  const snapshotS =
+    parseNumberFlag("--snapshot-s", flags.snapshotS, 0.1, 3600, "expected a number of seconds in 0.1..3600") ?? DEMO_SNAPSHOT_DEFAULT_S;
+  const cliPath = fileURLToPath(new URL("./main.js", import.meta.url));
+  const tty = process.stdout.isTTY === true;
+  const out = (text: string): void => {
+    process.stdout.write(text);
+  };
+
+  const matrix = demoMatrix(nodes, seed);
+  const tmpDir = mkdtempSync(path.join(os.tmpdir(), "skein-demo-"));
+  const matrixFile = path.join(tmpDir, "latency.json");
+  writeFileSync(matrixFile, formatMatrix(matrix));
+
+  const children: DemoChild[] = [];
+  const env = childEnv(process.env);
+  let cleaned = false;
+  // Last resort if the demo dies in an unexpected way: no child and no temp file left behind.
+  const emergency = (): void => {
+    if (cleaned) return;
+    for (const child of children) if (child.running) child.process.kill("SIGKILL");
+    rmSync(tmpDir, { recursive: true, force: true });
+  };
+  process.on("exit", emergency);
+
+  let stopReason: string | undefined;
+  let wake: (() => void) | undefined;
+  const stopped = new Promise<void>((resolve) => {
+    wake = resolve;
+  });
+  const stop = (reason: string): void => {
+    stopReason ??= reason;
+    wake?.();
+  };
+  const onSignal = (signal: NodeJS.Signals): void => stop(signal);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let durationTimer: NodeJS.Timeout | undefined;
+  let refreshTimer: NodeJS.Timeout | undefined;
+  const startedAt = Date.now();
+  const emulatedRttMs = (a: number | string, b: number | string): number | undefined => {
+    try {
+      return symmetricRtt(matrix, String(a), String(b));
+    } catch {
+      return undefined;
+    }
+  };
+  const frame = (hint?: string): string =>
+    renderDemo({ elapsedMs: Date.now() - startedAt, nodes: children.map((child) => child.view()), emulatedRttMs, ...(hint === undefined ? {} : { hint }) });
+
+  try {
+    const baseArgs = (id: number): string[] => [
+      "--node-id", String(id),
+      "--bind", "127.0.0.1",
+      "--udp-port", "0",
+      "--web-addr", "127.0.0.1:0",
+      "--emulate-latency", matrixFile,
+      "--log-level", "warn",
+      "--exit-on-stdin-close",
+    ];
+    if (!tty) out(`skein demo: starting ${nodes} node${nodes === 1 ? "" : "s"} (matrix ${matrixFile}, seed ${seed})\n`);
+    const first = new DemoChild(1, cliPath, baseArgs(1), env);
+    children.push(first);
+    const startOrStop = async (promise: Promise<unknown>): Promise<boolean> => {
+      const result = await Promise.race([promise.then(() => "started" as const), stopped.then(() => "stopped" as const)]);
+      return result === "started";
+    };
+    if (!(await startOrStop(first.waitListening(CHILD_START_TIMEOUT_MS)))) return 0;
+    const seedAddress = first.udpAddress;
+    if (seedAddress === undefined) throw new CliFailure("demo node 1 listens on no address; cannot seed the others", "DEMO_START_FAILED");
+    for (let id = 2; id <= nodes; id++) {
+      children.push(new DemoChild(id, cliPath, [...baseArgs(id), "--seeds", `1@${seedAddress}`], env));
+    }
+    if (!(await startOrStop(Promise.all(children.map((child) => child.waitListening(CHILD_START_TIMEOUT_MS)))))) return 0;
+
+    if (durationS !== undefined) durationTimer = setTimeout(() => stop(`${durationS} s elapsed`), durationS * 1000);
+    if (tty) out("\x1b[?25l");
+    let polling = false;
+    let lastSnapshot = Date.now();
+    const refresh = async (): Promise<void> => {
+      if (polling) return;
+      polling = true;
+      try {
+        await Promise.all(
+          children.map(async (child) => {
+            const web = child.listening?.web;
+            if (!child.running || web === null || web === undefined) return;
+            try {
+              child.status = await fetchNodeStatus(web.replace(/\/+$/, ""), DEMO_REFRESH_MS - 100);
+              child.pollError = undefined;
+            } catch (error) {
+              if (child.running) child.pollError = errorMessage(error);
+            }
+          }),
+        );
+      } finally {
+        polling = false;
+      }
+      if (stopReason !== undefined) return;
+      if (tty) {
+        out(`\x1b[H\x1b[2J${frame("Ctrl-C to stop")}`);
+      } else if (Date.now() - lastSnapshot >= snapshotS * 1000) {
+        lastSnapshot = Date.now();
+        out(`${frame()}\n`);
+      }
+    };
+    void refresh();
+    refreshTimer = setInterval(() => void refresh(), DEMO_REFRESH_MS);
+    await stopped;
+    if (!tty) out(`${frame()}\n`);
+    return 0;
+  } finally {
+    clearTimeout(durationTimer);
+    clearInterval(refreshTimer);
+    // Ctrl-C in a terminal reaches the children too; either way, wait for each one to be gone.
+    await Promise.all(children.map((child) => child.stop(CHILD_STOP_TIMEOUT_MS)));
+    rmSync(tmpDir, { recursive: true, force: true });
+    cleaned = true;
+    process.off("exit", emergency);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    if (tty) out("\x1b[?25h");
+    if (stopReason !== undefined) process.stderr.write(
+      `skein demo: stopped ${children.length} node${children.length === 1 ? "" : "s"}${stopReason === undefined ? "" : ` (${stopReason})`}, removed ${tmpDir}\n`,
+    );
+  }
+}

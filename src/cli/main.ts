@@ -1,0 +1,206 @@
+#!/usr/bin/env node
+/**
+ * The `skein` command:
+ *
+ *   skein node [flags]                 run a node (flags > SKEIN_* env > --config file > defaults)
+ *   skein status --api URL [--json]    a node's neighbours, from its HTTP API
+ *   skein sim links --matrix FILE …    the links scenario in the simulator, one JSON report line
+ *   skein sim generate --nodes N …     an Internet-like RTT matrix as JSON
+ *   skein demo [--nodes N]             N local nodes with emulated latency and a live table
+ *
+ * Expected errors print one line on stderr, `skein: …`, and exit 2 (usage) or 1 (runtime).
+ */
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError, Option } from "commander";
+import { SkeinError } from "../core/errors.js";
+import { runDemoCommand, DEMO_DEFAULT_NODES, DEMO_MAX_NODES, DEMO_SNAPSHOT_DEFAULT_S } from "./demo.js";
+import { CliFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, oneLine } from "./errors.js";
+import { type NodeCommandFlags, runNodeCommand } from "./node-command.js";
+import { nodeFlagHelp } from "./options.js";
+import { runGenerateCommand, runLinksCommand } from "./sim-command.js";
+import { DEFAULT_API_TIMEOUT_MS, fetchNodeJson, normalizeApiUrl, parseNodeStatus, renderStatus } from "./status.js";
+import { parseIntegerFlag } from "./values.js";
+import { packageVersion } from "./version.js";
+
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/** The outcome of one run: the exit code, and whether to end the process at once (long-running commands). */
+export interface RunResult {
+  code: number;
+  forceExit: boolean;
+}
+
+export function buildProgram(io: CliIo, result: RunResult): Command {
+  const program = new Command("skein")
+    .description("A decentralized, path-aware overlay network: measured links, fastest-path routing.")
+    .version(packageVersion(), "-V, --version", "print the version and exit")
+    .helpOption("-h, --help", "show help")
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (text) => io.stdout(text),
+      writeErr: (text) => io.stderr(text),
+      // Errors are printed once, as one line, by `run`.
+      outputError: () => {},
+    });
+
+  // ------------------------------------------------------------ skein node
+  const node = program
+    .command("node")
+    .description("run a node until SIGINT/SIGTERM; prints one JSON line {\"event\":\"listening\",…} on stdout once it listens")
+    .addHelpText(
+      "after",
+      "\nPrecedence: flags > SKEIN_* environment variables > --config file (JSON or YAML, keys as above in\n" +
+        "camelCase or kebab-case, e.g. udpPort: 10001) > defaults.\n\n" +
+        "Example:\n  skein node --node-id 2 --udp-port 10002 --seeds 1@/ip4/127.0.0.1/udp/10001 --web-addr 127.0.0.1:8002",
+    );
+  for (const help of nodeFlagHelp()) {
+    const option = new Option(help.flags, help.description);
+    if (help.key === "seeds") option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    node.addOption(option);
+  }
+  node.addOption(new Option("--config <FILE>", "read options from a JSON or YAML file [env SKEIN_CONFIG]"));
+  node.addOption(new Option("--exit-on-stdin-close", "stop when stdin closes").hideHelp());
+  node.action(async (flags: NodeCommandFlags) => {
+    result.forceExit = true;
+    result.code = await runNodeCommand(flags, io.env);
+  });
+
+  // ------------------------------------------------------------ skein status
+  program
+    .command("status")
+    .description("show a node's neighbours, read from its HTTP API (skein node --web-addr)")
+    .option("--api <URL>", "the node's HTTP API, e.g. http://127.0.0.1:8080 [env SKEIN_API]")
+    .option("--json", "print the raw /api/node JSON")
+    .option("--timeout-ms <MS>", `how long to wait for an answer (default ${DEFAULT_API_TIMEOUT_MS})`)
+    .action(async (flags: { api?: string; json?: boolean; timeoutMs?: string }) => {
+      const api = flags.api ?? io.env.SKEIN_API;
+      if (api === undefined || api.trim() === "") throw new UsageError("missing --api: expected the node's HTTP API URL, e.g. --api http://127.0.0.1:8080");
+      const base = normalizeApiUrl(api);
+      const timeoutMs = parseIntegerFlag("--timeout-ms", flags.timeoutMs, 1, 600_000) ?? DEFAULT_API_TIMEOUT_MS;
+      const json = await fetchNodeJson(base, timeoutMs);
+      if (flags.json === true) {
+        io.stdout(`${JSON.stringify(json)}\n`);
+        return;
+      }
+      const status = parseNodeStatus(json);
+      if (status === undefined) throw new CliFailure(`the node API at ${base}/api/node returned JSON without a node "id"; is this a skein node?`, "API_ERROR");
+      io.stdout(renderStatus(status));
+    });
+
+  // ------------------------------------------------------------ skein sim
+  const sim = program.command("sim").description("run the deterministic simulator, or generate RTT matrices");
+  sim
+    .command("links")
+    .description("simulate links over an RTT matrix and print the report as one JSON line")
+    .option("--matrix <FILE>", "RTT matrix JSON file { \"a\": { \"b\": rttMs } } (required)")
+    .option("--nodes <N>", "use the first N nodes of the matrix (default all)")
+    .option("--seed <S>", "random seed (same seed, same run)")
+    .option("--loss <P>", "packet loss probability, 0..1")
+    .option("--duration-s <T>", "simulated seconds")
+    .action(async (flags: { matrix?: string; nodes?: string; seed?: string; loss?: string; durationS?: string }) => {
+      result.code = await runLinksCommand(flags);
+    });
+  sim
+    .command("generate")
+    .description("generate an Internet-like RTT matrix (cities on a globe, fibre delay, detours) as JSON")
+    .option("--nodes <N>", "number of nodes (required)")
+    .option("--seed <S>", "random seed (default 1)")
+    .option("--out <FILE>", "write to FILE instead of stdout")
+    .option("--node-ids", "key rows by NodeIds 1..N (for skein node --emulate-latency) instead of names")
+    .action((flags: { nodes?: string; seed?: string; out?: string; nodeIds?: boolean }) => {
+      result.code = runGenerateCommand(flags);
+    });
+
+  // ------------------------------------------------------------ skein demo
+  program
+    .command("demo")
+    .description("start N local nodes with emulated Internet latency and show their links live (Ctrl-C stops all)")
+    .option("--nodes <N>", `number of nodes, 1..${DEMO_MAX_NODES} (default ${DEMO_DEFAULT_NODES})`)
+    .option("--seed <S>", "seed of the generated latency matrix (default 1)")
+    .option("--duration-s <T>", "stop after T seconds (default: run until Ctrl-C)")
+    .option("--snapshot-s <S>", `when stdout is not a terminal, print a snapshot every S seconds (default ${DEMO_SNAPSHOT_DEFAULT_S})`)
+    .action(async (flags: { nodes?: string; seed?: string; durationS?: string; snapshotS?: string }) => {
+      result.forceExit = true;
+      result.code = await runDemoCommand(flags);
+    });
+
+  return program;
+}
+
+/** Which command the arguments name, for the hint after a usage error. */
+function commandPath(program: Command, argv: readonly string[]): string {
+  const names: string[] = ["skein"];
+  let command = program;
+  for (const arg of argv) {
+    if (arg.startsWith("-")) continue;
+    const sub = command.commands.find((candidate) => candidate.name() === arg);
+    if (sub === undefined) break;
+    names.push(arg);
+    command = sub;
+  }
+  return names.join(" ");
+}
+
+/** Parses and runs; never throws. Prints expected errors as one `skein: …` line on stderr. */
+export async function run(argv: readonly string[], io: CliIo): Promise<RunResult> {
+  const result: RunResult = { code: EXIT_OK, forceExit: false };
+  const program = buildProgram(io, result);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return result;
+  } catch (error) {
+    result.code = reportError(error, io, () => commandPath(program, argv));
+    return result;
+  }
+}
+
+function reportError(error: unknown, io: CliIo, where: () => string): number {
+  if (error instanceof CommanderError) {
+    if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return EXIT_OK;
+    // `skein` or `skein sim` alone: commander printed the help on stderr.
+    if (error.code === "commander.help") return EXIT_USAGE;
+    const message = oneLine(error.message.replace(/^error: /, ""));
+    io.stderr(`skein: ${message}; see "${where()} --help"\n`);
+    return EXIT_USAGE;
+  }
+  if (error instanceof UsageError || error instanceof CliFailure) {
+    io.stderr(`skein: ${oneLine(error.message)}\n`);
+    return error.exitCode;
+  }
+  if (error instanceof SkeinError) {
+    io.stderr(`skein: ${oneLine(error.message)}\n`);
+    return EXIT_FAILURE;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  io.stderr(`skein: internal error: ${oneLine(message)}\n`);
+  if (error instanceof Error && error.stack !== undefined) io.stderr(`${error.stack}\n`);
+  return EXIT_FAILURE;
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  const io: CliIo = {
+    env: process.env,
+    stdout: (text) => void process.stdout.write(text),
+    stderr: (text) => void process.stderr.write(text),
+  };
+  const { code, forceExit } = await run(process.argv.slice(2), io);
+  process.exitCode = code;
+  // A node or the demo may leave handles (stdin, sockets being torn down): end now.
+  if (forceExit) process.exit(code);
+}

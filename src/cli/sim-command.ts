@@ -1,0 +1,103 @@
+/** `skein sim links` and `skein sim generate`. */
+import { writeFileSync } from "node:fs";
+import { SkeinError } from "../core/errors.js";
+import { generateInternetMatrix } from "../sim/generate.js";
+import { type Matrix, MAX_MATRIX_NAMES, formatMatrix, matrixNames } from "../sim/matrix.js";
+import { loadMatrix } from "../sim/matrix-file.js";
+import type { LinksReport, LinksScenarioOptions } from "../sim/scenarios/links.js";
+import { CliFailure, UsageError, errorMessage } from "./errors.js";
+import { parseIntegerFlag, parseNumberFlag } from "./values.js";
+
+/**
+ * Renames a matrix's nodes to NodeIds "1".."N" in the matrix's own order (sorted names: NodeId i is
+ * the i-th name, as the simulator assigns them), so that `skein node --emulate-latency` can use it.
+ */
+export function rekeyByNodeIds(matrix: Matrix): Matrix {
+  const names = matrixNames(matrix);
+  const idOf = new Map(names.map((name, index) => [name, String(index + 1)]));
+  const out: Matrix = {};
+  for (const a of names) {
+    const row: { [b: string]: number } = {};
+    for (const [b, rtt] of Object.entries(matrix[a] ?? {})) row[idOf.get(b)!] = rtt;
+    out[idOf.get(a)!] = row;
+  }
+  return out;
+}
+
+export interface GenerateFlags {
+  nodes?: string;
+  seed?: string;
+  out?: string;
+  nodeIds?: boolean;
+}
+
+export const DEFAULT_SEED = 1;
+
+/** Generates the matrix text `skein sim generate` writes. Throws UsageError on bad flags. */
+export function generateMatrixText(flags: GenerateFlags): string {
+  const nodes = parseIntegerFlag("--nodes", flags.nodes, 1, MAX_MATRIX_NAMES);
+  if (nodes === undefined) throw new UsageError(`missing --nodes: expected the number of nodes, an integer in 1..${MAX_MATRIX_NAMES}`);
+  const seed = parseIntegerFlag("--seed", flags.seed, 0, 0xffff_ffff) ?? DEFAULT_SEED;
+  let matrix = generateInternetMatrix({ nodes, seed });
+  if (flags.nodeIds === true) matrix = rekeyByNodeIds(matrix);
+  return formatMatrix(matrix);
+}
+
+export function runGenerateCommand(flags: GenerateFlags): number {
+  const text = generateMatrixText(flags);
+  if (flags.out === undefined || flags.out === "-") {
+    process.stdout.write(text);
+    return 0;
+  }
+  try {
+    writeFileSync(flags.out, text);
+  } catch (error) {
+    throw new CliFailure(`cannot write matrix to "${flags.out}": ${errorMessage(error)}`, "WRITE_FAILED");
+  }
+  return 0;
+}
+
+export interface LinksFlags {
+  matrix?: string;
+  nodes?: string;
+  seed?: string;
+  loss?: string;
+  durationS?: string;
+}
+
+export function loadMatrixFlag(file: string): Matrix {
+  try {
+    return loadMatrix(file);
+  } catch (error) {
+    if (error instanceof SkeinError) throw new UsageError(`bad --matrix value ${JSON.stringify(file)}: ${error.message}`, error.code);
+    throw error;
+  }
+}
+
+export async function runLinksCommand(flags: LinksFlags): Promise<number> {
+  if (flags.matrix === undefined) throw new UsageError("missing --matrix: expected an RTT matrix JSON file");
+  const matrix = loadMatrixFlag(flags.matrix);
+  const names = matrixNames(matrix).length;
+  const nodes = parseIntegerFlag("--nodes", flags.nodes, 1, names);
+  const seed = parseIntegerFlag("--seed", flags.seed, 0, 0xffff_ffff);
+  const loss = parseNumberFlag("--loss", flags.loss, 0, 1, "expected a packet loss probability in 0..1, e.g. 0.01");
+  const durationS = parseNumberFlag("--duration-s", flags.durationS, 0.001, 86_400, "expected a simulated duration in seconds, in (0, 86400]");
+  // Loaded lazily: the simulator is not needed by the other commands.
+  const scenario = await import("../sim/scenarios/links.js");
+  const params: LinksScenarioOptions = { matrix };
+  if (nodes !== undefined) params.nodes = nodes;
+  if (seed !== undefined) params.seed = seed;
+  if (loss !== undefined) params.loss = loss;
+  if (durationS !== undefined) params.durationS = durationS;
+  let report: LinksReport;
+  try {
+    report = scenario.runLinksScenario(params);
+  } catch (error) {
+    if (error instanceof SkeinError) throw new CliFailure(error.message, error.code, { cause: error });
+    // The scenario checks its parameters with RangeError: that is a usage error.
+    if (error instanceof RangeError) throw new UsageError(error.message, "BAD_OPTION");
+    throw error;
+  }
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  return 0;
+}

@@ -1,0 +1,58 @@
+/**
+ * The module contract (DESIGN.md, principle 3). Every protocol module — built in or a user's own
+ * service — has a numeric id and a name, its own messages and codec, `Control` calls in and `Event`
+ * news out as discriminated unions, explicit states, and tunables with units in their names.
+ *
+ * Modules are pure: time comes in as `now` (ms), randomness through `Rng`, and a module asks for a
+ * timer by reporting its next deadline. The node engine (node/engine.ts) composes them.
+ */
+import type { NodeId } from "./node-id.js";
+import type { Rng } from "./rng.js";
+import type { Logger } from "./log.js";
+import type { SkeinError } from "./errors.js";
+
+/** Module ids carried in the frame header (docs/protocol.md, "Module ids"). */
+export const ModuleId = {
+  Link: 1,
+  Data: 2,
+} as const;
+export type ModuleId = (typeof ModuleId)[keyof typeof ModuleId];
+
+export interface InboundFrame {
+  /** The neighbour the frame arrived from. */
+  neighbour: NodeId;
+  /** The node that created the frame (differs from `neighbour` once frames are relayed). */
+  source: NodeId;
+  reliable: boolean;
+  /** A view into the received packet: copy it before keeping it past the call. */
+  payload: Uint8Array;
+}
+
+export interface SendOptions {
+  /** Reliable-ordered class (default) or datagram class (may drop). */
+  reliable: boolean;
+}
+
+/** What the engine offers a module. */
+export interface ModuleHost {
+  readonly localId: NodeId;
+  readonly rng: Rng;
+  readonly logger: Logger;
+  /**
+   * Sends `payload` to module `module` on node `destination`. Returns the error (it is not thrown) when it cannot
+   * be sent (no route, queue full, too large); nothing is sent then.
+   */
+  send(destination: NodeId, module: number, payload: Uint8Array, options: SendOptions): SkeinError | undefined;
+}
+
+export interface EngineModule<Control, Event> {
+  readonly id: number;
+  readonly name: string;
+  onFrame(now: number, frame: InboundFrame): void;
+  control(now: number, control: Control): void;
+  tick(now: number): void;
+  /** The earliest time the module wants `tick`, or Infinity. */
+  nextDeadline(): number;
+  /** Events the module produced, drained by the engine. */
+  pollEvent(): Event | undefined;
+}

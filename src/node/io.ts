@@ -1,0 +1,67 @@
+/**
+ * The contract between the pure node engine and a driver (runtime/ with real sockets and timers,
+ * or sim/ with a virtual network and virtual time). The driver:
+ *
+ *  1. calls the input methods with the current time `now` (ms, monotonic, any origin);
+ *  2. after each call drains `pollOutput()` until it returns undefined and carries the outputs out;
+ *  3. arranges a call to `tick(now)` at `nextDeadline()` (re-read after every input).
+ *
+ * Paths: a path is one transport-level conversation with a remote address (a TCP connection, or a
+ * UDP remote address). The engine allocates every PathId, for paths it opens (`open_path` output)
+ * and for paths the driver reports (`acceptPath`).
+ */
+import type { Address, TransportKind } from "../core/address.js";
+import type { NodeId } from "../core/node-id.js";
+
+export type PathId = number;
+
+export type EngineOutput =
+  /** Send one packet (a UDP datagram, or whole frames to append to a TCP stream) on a path. */
+  | { kind: "transmit"; pathId: PathId; packet: Uint8Array; peer: NodeId | undefined }
+  /**
+   * Open a path to `address`. The driver answers with `pathOpened` (TCP connected; UDP at once)
+   * or `pathClosed` (could not connect).
+   */
+  | { kind: "open_path"; pathId: PathId; address: Address }
+  /** Close a path. The driver must not call `pathClosed` for it afterwards. */
+  | { kind: "close_path"; pathId: PathId }
+  | { kind: "event"; event: NodeEvent };
+
+export interface NeighbourInfo {
+  id: NodeId;
+  address: string;
+  transport: TransportKind;
+  /** Which side opened the link. */
+  inbound: boolean;
+  state: "connecting" | "up" | "down";
+  srttMs: number | undefined;
+  rttvarMs: number | undefined;
+  /** Fraction of probes lost over the sliding window, 0..1. */
+  loss: number;
+  upSinceMs: number | undefined;
+}
+
+export type NodeEvent =
+  | { kind: "link_up"; peer: NodeId; address: string; transport: TransportKind; inbound: boolean }
+  | { kind: "link_down"; peer: NodeId; reason: string }
+  /** Emitted when the smoothed RTT moved by more than RTT_EVENT_CHANGE_RATIO since last reported. */
+  | { kind: "rtt"; peer: NodeId; srttMs: number; rttvarMs: number; loss: number }
+  /** A raw data-service message (node.send on the other side). */
+  | { kind: "message"; from: NodeId; data: Uint8Array; reliable: boolean };
+
+export type NodeEventKind = NodeEvent["kind"];
+
+/** The engine's side of the contract, as the drivers see it. */
+export interface EngineIo {
+  acceptPath(now: number, address: Address): PathId | undefined;
+  pathOpened(now: number, pathId: PathId): void;
+  pathClosed(now: number, pathId: PathId, reason: string): void;
+  /**
+   * One packet (a UDP datagram, or one or more whole frames cut from a TCP stream). The engine may
+   * keep views into `packet` (delivered messages are not copied): the driver must not reuse it.
+   */
+  receive(now: number, pathId: PathId, packet: Uint8Array): void;
+  tick(now: number): void;
+  nextDeadline(): number;
+  pollOutput(): EngineOutput | undefined;
+}

@@ -1,0 +1,41 @@
+/**
+ * Options of one node: the same set for `createNode(options)`, `skein node --flags`, a `--config`
+ * file (JSON or YAML, same keys) and `SKEIN_*` environment variables (SKEIN_UDP_PORT, …).
+ */
+import type { LogLevel } from "../core/log.js";
+import type { NodeId } from "../core/node-id.js";
+
+export interface NodeOptions {
+  /** 1..2^32-1; random when not given (bound to the node's key once security lands). */
+  nodeId?: NodeId;
+  /** UDP port to listen on (0 = any free port). */
+  udpPort?: number;
+  /** TCP port to listen on (0 = any free port). */
+  tcpPort?: number;
+  /** Interface address to bind, default 127.0.0.1. */
+  bind?: string;
+  /** Seeds as `NODEID@ADDRESS`, e.g. `1@/ip4/127.0.0.1/udp/10001`. */
+  seeds?: string[];
+  /** Links kept at most, inbound and outbound together (default 32). */
+  maxNeighbours?: number;
+  /** HOST:PORT for the HTTP API (/api/node, /metrics). */
+  webAddr?: string;
+  /** RTT matrix JSON file keyed by NodeIds: outgoing frames are delayed by half the RTT. */
+  emulateLatency?: string;
+  logLevel?: LogLevel | "silent";
+  /** Keepalive probe period (default 1000 ms). */
+  probeIntervalMs?: number;
+  /** A link with nothing received for this long is down (default 5000 ms). */
+  linkTimeoutMs?: number;
+  /** Largest UDP datagram sent (default 1400 bytes; up to 65507 on loopback). */
+  udpMtu?: number;
+}
+
+export const NODE_OPTION_DEFAULTS = {
+  bind: "127.0.0.1",
+  maxNeighbours: 32,
+  logLevel: "info",
+  probeIntervalMs: 1000,
+  linkTimeoutMs: 5000,
+  udpMtu: 1400,
+} as const;

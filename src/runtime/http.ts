@@ -1,0 +1,216 @@
+/**
+ * `--web-addr HOST:PORT`: the node's HTTP API.
+ *
+ *   GET /api/node  JSON { id, addresses, uptime_s, neighbours: [{ id, address, transport, state,
+ *                  srtt_ms, rttvar_ms, loss }] } (unknown RTTs are null)
+ *   GET /metrics   Prometheus text format, from a Registry of this node's own (never the global
+ *                  one, so that several nodes can live in one process): per-link RTT, RTT variance
+ *                  and loss gauges, frame and byte counters and drops by reason (read from
+ *                  engine.stats() when scraped), runtime drops, and the process default metrics.
+ *   anything else  404 JSON { error }
+ */
+import http from "node:http";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { isIpv4 } from "../core/address.js";
+import { SkeinError } from "../core/errors.js";
+import type { Logger } from "../core/log.js";
+import type { NodeId } from "../core/node-id.js";
+import type { EngineStats } from "../node/engine.js";
+import type { NeighbourInfo } from "../node/io.js";
+import { bindError } from "./udp.js";
+
+/** What the HTTP API reads from the node. */
+export interface NodeView {
+  readonly id: NodeId;
+  readonly addresses: string[];
+  /** Monotonic ms when the node started (same clock as `now()`). */
+  readonly startedAtMs: number;
+  now(): number;
+  neighbours(): NeighbourInfo[];
+  stats(): EngineStats;
+  /** Runtime-level drops and errors by reason (transports, driver, inbox). */
+  runtimeCounters(): Map<string, number>;
+}
+
+export interface WebAddr {
+  host: string;
+  port: number;
+}
+
+const WEB_ADDR_HELP = "expected HOST:PORT with an IPv4 host (or localhost) and a port in 0..65535, e.g. 127.0.0.1:8080";
+
+/** Parses `HOST:PORT`; throws SkeinError BAD_OPTION naming the value. */
+export function parseWebAddr(text: string): WebAddr {
+  if (typeof text !== "string") throw new SkeinError("BAD_OPTION", `bad webAddr ${JSON.stringify(text)}: ${WEB_ADDR_HELP}`);
+  const colon = text.lastIndexOf(":");
+  const host = colon < 0 ? "" : text.slice(0, colon);
+  const portText = colon < 0 ? "" : text.slice(colon + 1);
+  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!(host === "localhost" || isIpv4(host)) || !(port >= 0 && port <= 65535)) {
+    throw new SkeinError("BAD_OPTION", `bad webAddr "${text}": ${WEB_ADDR_HELP}`);
+  }
+  return { host, port };
+}
+
+export function nodeJson(view: NodeView): unknown {
+  return {
+    id: view.id,
+    addresses: view.addresses,
+    uptime_s: Math.max(0, (view.now() - view.startedAtMs) / 1000),
+    neighbours: view.neighbours().map((n) => ({
+      id: n.id,
+      address: n.address,
+      transport: n.transport,
+      state: n.state,
+      srtt_ms: n.srttMs ?? null,
+      rttvar_ms: n.rttvarMs ?? null,
+      loss: n.loss,
+    })),
+  };
+}
+
+/** A per-node Prometheus registry whose metrics are read from the node when scraped. */
+export function createMetricsRegistry(view: NodeView, options: { defaultMetrics?: boolean } = {}): Registry {
+  const registry = new Registry();
+  // All the metrics of one scrape come from one stats() snapshot.
+  let snapshot: EngineStats | undefined;
+  let snapshotAt = -Infinity;
+  const stats = (): EngineStats => {
+    const now = view.now();
+    if (snapshot === undefined || now - snapshotAt > 50) {
+      snapshot = view.stats();
+      snapshotAt = now;
+    }
+    return snapshot;
+  };
+  const registers = [registry];
+
+  const linkGauge = (name: string, help: string, read: (link: EngineStats["links"][number]) => number | undefined): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ["peer"] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const link of stats().links) {
+          const value = read(link);
+          if (value !== undefined && Number.isFinite(value)) this.set({ peer: String(link.peer) }, value);
+        }
+      },
+    });
+  };
+  linkGauge("skein_link_rtt_ms", "Smoothed round-trip time of the link to a neighbour, in milliseconds.", (l) => l.srttMs);
+  linkGauge("skein_link_rttvar_ms", "Round-trip time variation of the link to a neighbour, in milliseconds.", (l) => l.rttvarMs);
+  linkGauge("skein_link_loss_ratio", "Fraction of probes lost on the link to a neighbour over the sliding window (0..1).", (l) => l.loss);
+
+  const totalCounter = (name: string, help: string, read: (s: EngineStats) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(Math.max(0, read(stats())));
+      },
+    });
+  };
+  totalCounter("skein_frames_in_total", "Frames received.", (s) => s.framesIn);
+  totalCounter("skein_frames_out_total", "Frames sent.", (s) => s.framesOut);
+  totalCounter("skein_bytes_in_total", "Bytes received.", (s) => s.bytesIn);
+  totalCounter("skein_bytes_out_total", "Bytes sent.", (s) => s.bytesOut);
+
+  new Counter({
+    name: "skein_frames_dropped_total",
+    help: "Frames dropped by the engine, by reason.",
+    labelNames: ["reason"] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, count] of Object.entries(stats().dropped)) this.inc({ reason }, Math.max(0, count));
+    },
+  });
+  new Counter({
+    name: "skein_runtime_events_total",
+    help: "Runtime-level drops and errors (sockets, unknown senders, full inbox, listener errors), by reason.",
+    labelNames: ["reason"] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, count] of view.runtimeCounters()) this.inc({ reason }, count);
+    },
+  });
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export class HttpApi {
+  private constructor(
+    private readonly server: http.Server,
+    readonly host: string,
+    readonly port: number,
+    readonly registry: Registry,
+  ) {}
+
+  get url(): string {
+    return `http://${this.host}:${this.port}`;
+  }
+
+  /** Starts the server. Throws SkeinError PORT_IN_USE when the port is taken. */
+  static async start(addr: WebAddr, view: NodeView, logger: Logger): Promise<HttpApi> {
+    const registry = createMetricsRegistry(view);
+    const server = http.createServer((request, response) => {
+      handle(request, response, view, registry).catch((error: unknown) => {
+        logger.error({ err: (error as Error).message, url: request.url }, "http handler failed");
+        if (!response.headersSent) sendJson(response, 500, { error: "internal error" });
+        else response.destroy();
+      });
+    });
+    server.keepAliveTimeout = 5_000;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => {
+        reject(bindError(error, "HTTP", addr.host, addr.port, "--web-addr"));
+      };
+      server.once("error", onError);
+      server.listen({ host: addr.host, port: addr.port, exclusive: true }, () => {
+        server.off("error", onError);
+        resolve();
+      });
+    });
+    server.on("error", (error) => logger.warn({ err: error.message }, "http server error"));
+    const port = (server.address() as { port: number }).port;
+    return new HttpApi(server, addr.host, port, registry);
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+    this.registry.clear();
+  }
+}
+
+async function handle(request: http.IncomingMessage, response: http.ServerResponse, view: NodeView, registry: Registry): Promise<void> {
+  const path = (request.url ?? "/").split("?")[0];
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    sendJson(response, 405, { error: `method ${request.method} not allowed; use GET` });
+    return;
+  }
+  if (path === "/api/node") {
+    sendJson(response, 200, nodeJson(view));
+    return;
+  }
+  if (path === "/metrics") {
+    const text = await registry.metrics();
+    response.writeHead(200, { "content-type": registry.contentType, "cache-control": "no-store" });
+    response.end(text);
+    return;
+  }
+  sendJson(response, 404, { error: `no such endpoint ${path}; try /api/node or /metrics` });
+}
+
+function sendJson(response: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  response.end(text);
+}

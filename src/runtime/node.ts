@@ -1,0 +1,475 @@
+/**
+ * `createNode(options)`: one running skein node with real sockets and timers.
+ *
+ * It validates the options (SkeinError BAD_OPTION naming the bad value and what is expected),
+ * binds the UDP socket and/or TCP server (PORT_IN_USE when taken), builds the engine, drives it
+ * (driver.ts) and, with `webAddr`, serves the HTTP API (http.ts).
+ *
+ * Sending: `send()` resolves once the bytes are queued. When the bytes already waiting for the
+ * destination (engine backlog + latency queue + socket buffer) exceed SEND_HIGH_WATER_BYTES, the
+ * send waits (in FIFO order per destination) until they fall below it, at most
+ * SEND_WAIT_TIMEOUT_MS, then rejects with TIMEOUT.
+ *
+ * Receiving: `messages()` iterates a bounded buffer (inbox.ts: INBOX_LIMIT_MESSAGES messages or
+ * INBOX_LIMIT_BYTES bytes; overflow is dropped and counted as `inbox_full`). Messages are
+ * buffered from the start, except when the program listens with `on("message")` and never asked
+ * for `messages()`: then the listener is the consumer and nothing piles up.
+ */
+import { randomBytes } from "node:crypto";
+import { type Address, formatAddress, isIpv4, parseSeed, type Seed } from "../core/address.js";
+import { SkeinError } from "../core/errors.js";
+import type { Logger } from "../core/log.js";
+import { isNodeId, type NodeId } from "../core/node-id.js";
+import { SeededRng } from "../core/rng.js";
+import type { NodeEventOf, ReceivedMessage, SkeinNode } from "../node/api.js";
+import type { EngineConfig } from "../node/engine-config.js";
+import { type EngineStats, NodeEngine } from "../node/engine.js";
+import type { NeighbourInfo, NodeEvent, NodeEventKind } from "../node/io.js";
+import { NODE_OPTION_DEFAULTS, type NodeOptions } from "../node/options.js";
+import { Driver } from "./driver.js";
+import { HttpApi, parseWebAddr, type WebAddr } from "./http.js";
+import { Inbox } from "./inbox.js";
+import { LatencyEmulator, type LatencyMatrix, loadLatencyMatrix } from "./latency.js";
+import { createLogger, isLogLevel, LOG_LEVELS, type RuntimeLogLevel } from "./logger.js";
+import { TcpTransport } from "./tcp.js";
+import type { Transport } from "./transport.js";
+import { UdpTransport } from "./udp.js";
+
+/** Bytes waiting below the API for one destination above which `send()` waits. */
+export const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+/** A send waiting on a congested link longer than this rejects with TIMEOUT. */
+export const SEND_WAIT_TIMEOUT_MS = 30_000;
+/** How long close() lets goodbyes and written data leave before it cuts the sockets. */
+export const CLOSE_GRACE_MS = 1_000;
+/** Largest UDP payload over IPv4. */
+export const UDP_MTU_MAX = 65_507;
+export const UDP_MTU_MIN = 512;
+
+const KNOWN_OPTIONS = new Set([
+  "nodeId",
+  "udpPort",
+  "tcpPort",
+  "bind",
+  "seeds",
+  "maxNeighbours",
+  "webAddr",
+  "emulateLatency",
+  "logLevel",
+  "probeIntervalMs",
+  "linkTimeoutMs",
+  "udpMtu",
+]);
+
+/** Options after validation, with defaults filled in. */
+export interface ResolvedNodeOptions {
+  nodeId: NodeId | undefined;
+  udpPort: number | undefined;
+  tcpPort: number | undefined;
+  bind: string;
+  seeds: Seed[];
+  maxNeighbours: number;
+  webAddr: WebAddr | undefined;
+  emulateLatency: string | undefined;
+  logLevel: RuntimeLogLevel;
+  probeIntervalMs: number;
+  linkTimeoutMs: number;
+  udpMtu: number;
+  /** Keys the runtime does not know (warned about, not refused). */
+  unknownKeys: string[];
+}
+
+function bad(message: string): SkeinError {
+  return new SkeinError("BAD_OPTION", message);
+}
+
+function show(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "boolean" || value === null || value === undefined) return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function checkInteger(name: string, value: unknown, min: number, max: number, hint = ""): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw bad(`bad ${name} ${show(value)}: expected an integer in ${min}..${max}${hint}`);
+  }
+  return value;
+}
+
+/**
+ * Checks every option and fills in defaults. Throws SkeinError BAD_OPTION naming the bad value and
+ * what is expected. When neither udpPort nor tcpPort is given, udpPort 0 (any free port) is used.
+ */
+export function validateNodeOptions(options: NodeOptions | undefined): ResolvedNodeOptions {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== "object" || Array.isArray(options)) throw bad(`bad options ${show(options)}: expected an object such as { udpPort: 0 }`);
+  const o = options as NodeOptions & Record<string, unknown>;
+  const unknownKeys = Object.keys(o).filter((key) => !KNOWN_OPTIONS.has(key) && o[key] !== undefined);
+
+  const nodeId = o.nodeId === undefined ? undefined : o.nodeId;
+  if (nodeId !== undefined && !isNodeId(nodeId)) throw bad(`bad nodeId ${show(nodeId)}: expected an integer in 1..4294967295`);
+
+  const portHint = " (0 picks any free port)";
+  let udpPort = o.udpPort === undefined ? undefined : checkInteger("udpPort", o.udpPort, 0, 65535, portHint);
+  const tcpPort = o.tcpPort === undefined ? undefined : checkInteger("tcpPort", o.tcpPort, 0, 65535, portHint);
+  if (udpPort === undefined && tcpPort === undefined) udpPort = 0;
+
+  const bind = o.bind === undefined ? NODE_OPTION_DEFAULTS.bind : o.bind;
+  if (typeof bind !== "string" || !isIpv4(bind)) throw bad(`bad bind ${show(bind)}: expected an IPv4 address such as 127.0.0.1 or 0.0.0.0`);
+
+  const seeds: Seed[] = [];
+  if (o.seeds !== undefined) {
+    if (!Array.isArray(o.seeds)) throw bad(`bad seeds ${show(o.seeds)}: expected a list of NODEID@ADDRESS, e.g. ["1@/ip4/127.0.0.1/udp/10001"]`);
+    for (const text of o.seeds as unknown[]) {
+      if (typeof text !== "string") throw bad(`bad seed ${show(text)}: expected NODEID@ADDRESS, e.g. 1@/ip4/127.0.0.1/udp/10001`);
+      const seed = parseSeed(text.trim());
+      if (!seed.ok) throw bad(seed.error);
+      seeds.push(seed.value);
+    }
+  }
+
+  const maxNeighbours = o.maxNeighbours === undefined ? NODE_OPTION_DEFAULTS.maxNeighbours : checkInteger("maxNeighbours", o.maxNeighbours, 1, 65535);
+  const webAddr = o.webAddr === undefined ? undefined : parseWebAddr(o.webAddr);
+
+  let emulateLatency: string | undefined;
+  if (o.emulateLatency !== undefined) {
+    if (typeof o.emulateLatency !== "string" || o.emulateLatency.length === 0) {
+      throw bad(`bad emulateLatency ${show(o.emulateLatency)}: expected the path of an RTT matrix JSON file`);
+    }
+    emulateLatency = o.emulateLatency;
+  }
+
+  const logLevel = o.logLevel === undefined ? NODE_OPTION_DEFAULTS.logLevel : o.logLevel;
+  if (!isLogLevel(logLevel)) throw bad(`bad logLevel ${show(logLevel)}: expected one of ${LOG_LEVELS.join(", ")}`);
+
+  const probeIntervalMs = o.probeIntervalMs === undefined ? NODE_OPTION_DEFAULTS.probeIntervalMs : o.probeIntervalMs;
+  if (typeof probeIntervalMs !== "number" || !Number.isFinite(probeIntervalMs) || probeIntervalMs < 1 || probeIntervalMs > 3_600_000) {
+    throw bad(`bad probeIntervalMs ${show(probeIntervalMs)}: expected milliseconds in 1..3600000`);
+  }
+  const linkTimeoutMs = o.linkTimeoutMs === undefined ? NODE_OPTION_DEFAULTS.linkTimeoutMs : o.linkTimeoutMs;
+  if (typeof linkTimeoutMs !== "number" || !Number.isFinite(linkTimeoutMs) || linkTimeoutMs < 1 || linkTimeoutMs > 86_400_000) {
+    throw bad(`bad linkTimeoutMs ${show(linkTimeoutMs)}: expected milliseconds in 1..86400000`);
+  }
+  if (linkTimeoutMs <= probeIntervalMs) {
+    throw bad(`bad linkTimeoutMs ${linkTimeoutMs}: expected more than probeIntervalMs (${probeIntervalMs}), or every link would time out between two probes`);
+  }
+  const udpMtu = o.udpMtu === undefined ? NODE_OPTION_DEFAULTS.udpMtu : checkInteger("udpMtu", o.udpMtu, UDP_MTU_MIN, UDP_MTU_MAX, " bytes");
+
+  return { nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, unknownKeys };
+}
+
+/** A random NodeId in 1..2^32-1 from node:crypto. */
+export function randomNodeId(): NodeId {
+  for (;;) {
+    const id = randomBytes(4).readUInt32BE(0);
+    if (id !== 0) return id;
+  }
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+interface PendingSend {
+  data: Uint8Array;
+  reliable: boolean;
+  since: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+type Listener = (event: NodeEvent) => void;
+
+export class RuntimeNode implements SkeinNode {
+  readonly id: NodeId;
+  readonly addresses: string[];
+  readonly webUrl: string | undefined = undefined;
+  readonly startedAtMs: number;
+  private readonly engine: NodeEngine;
+  private readonly driver: Driver;
+  private readonly logger: Logger;
+  private readonly listeners = new Map<NodeEventKind, Set<Listener>>();
+  private readonly inbox = new Inbox<ReceivedMessage>();
+  private inboxWanted = false;
+  /** Sends waiting for room, per destination, FIFO. */
+  private readonly pending = new Map<NodeId, PendingSend[]>();
+  private waking = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private http: HttpApi | undefined;
+  private closing: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    config: EngineConfig,
+    private readonly transports: Transport[],
+    matrix: LatencyMatrix | undefined,
+    logger: Logger,
+  ) {
+    this.id = config.nodeId;
+    this.logger = logger;
+    this.addresses = config.listenAddresses.map(formatAddress);
+    this.engine = new NodeEngine(config);
+    const clock = (): number => performance.now();
+    this.startedAtMs = clock();
+    const runtimeLogger = logger.child({ module: "runtime" });
+    let driver: Driver | undefined;
+    const latency =
+      matrix === undefined ? undefined : new LatencyEmulator(this.id, matrix, clock, (pathId) => driver?.released(pathId));
+    driver = new Driver({
+      engine: this.engine,
+      transports,
+      latency,
+      logger: runtimeLogger,
+      clock,
+      onEvent: (event) => this.dispatch(event),
+      wantsWake: () => this.pending.size > 0,
+      onWake: () => this.wake(),
+    });
+    this.driver = driver;
+  }
+
+  /** Starts the engine (joins through the seeds) and, with `webAddr`, the HTTP API. */
+  async start(webAddr: WebAddr | undefined): Promise<void> {
+    this.driver.start();
+    if (webAddr !== undefined) {
+      this.http = await HttpApi.start(webAddr, this.view(), this.logger.child({ module: "http" }));
+      (this as { webUrl: string | undefined }).webUrl = this.http.url;
+    }
+  }
+
+  private view() {
+    return {
+      id: this.id,
+      addresses: this.addresses,
+      startedAtMs: this.startedAtMs,
+      now: () => performance.now(),
+      neighbours: () => this.neighbours(),
+      stats: () => this.stats(),
+      runtimeCounters: () => this.runtimeCounters(),
+    };
+  }
+
+  neighbours(): NeighbourInfo[] {
+    return this.engine.neighbours();
+  }
+
+  stats(): EngineStats {
+    return this.engine.stats();
+  }
+
+  /** Runtime-level drops and errors by reason: transports, driver, inbox overflow. */
+  runtimeCounters(): Map<string, number> {
+    const all = new Map<string, number>();
+    const add = (counters: Map<string, number>, prefix: string): void => {
+      for (const [reason, count] of counters) all.set(prefix + reason, (all.get(prefix + reason) ?? 0) + count);
+    };
+    for (const transport of this.transports) add(transport.counters, `${transport.kind}_`);
+    add(this.driver.counters, "");
+    if (this.inbox.dropped > 0) all.set("inbox_full", this.inbox.dropped);
+    return all;
+  }
+
+  /** Bytes waiting below the API for `peer` (engine backlog, latency queue, socket buffer). */
+  queuedBytes(peer: NodeId): number {
+    return this.driver.queuedBytes(peer);
+  }
+
+  on<K extends NodeEventKind>(kind: K, listener: (event: NodeEventOf<K>) => void): () => void {
+    let set = this.listeners.get(kind);
+    if (set === undefined) this.listeners.set(kind, (set = new Set()));
+    const entry = listener as Listener;
+    set.add(entry);
+    return () => {
+      set.delete(entry);
+    };
+  }
+
+  private dispatch(event: NodeEvent): void {
+    const set = this.listeners.get(event.kind);
+    if (event.kind === "message") {
+      if (this.inboxWanted || set === undefined || set.size === 0) {
+        this.inbox.push({ from: event.from, data: event.data, reliable: event.reliable }, event.data.byteLength);
+      }
+    } else if (event.kind === "link_down") {
+      // Senders waiting on this peer learn of it at once (their retry throws NO_ROUTE).
+      if (this.pending.has(event.peer)) this.driver.scheduleDrain();
+    }
+    if (set === undefined) return;
+    for (const listener of set) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.logger.error({ err: (error as Error)?.message ?? String(error), event: event.kind }, "event listener threw");
+      }
+    }
+  }
+
+  messages(): AsyncIterable<ReceivedMessage> {
+    this.inboxWanted = true;
+    const inbox = this.inbox;
+    return { [Symbol.asyncIterator]: () => inbox.iterator() };
+  }
+
+  send(destination: NodeId, data: Uint8Array, options?: { reliable?: boolean }): Promise<void> {
+    if (this.closed) return Promise.reject(new SkeinError("CLOSED", `cannot send to ${destination}: node ${this.id} is closed`));
+    if (!(data instanceof Uint8Array)) {
+      return Promise.reject(new SkeinError("BAD_ARGUMENT", `send() data must be a Uint8Array (or Buffer), got ${typeof data}`));
+    }
+    const reliable = options?.reliable ?? true;
+    if (!this.pending.has(destination) && this.driver.queuedBytes(destination) < SEND_HIGH_WATER_BYTES) {
+      try {
+        this.engine.send(this.driver.now(), destination, data, { reliable });
+        this.driver.noteApiCall(data.byteLength);
+        return RESOLVED;
+      } catch (error) {
+        if (!isBackpressure(error)) return Promise.reject(error);
+      }
+    }
+    return new Promise<void>((resolve, reject) => {
+      let queue = this.pending.get(destination);
+      if (queue === undefined) this.pending.set(destination, (queue = []));
+      queue.push({ data, reliable, since: this.driver.now(), resolve, reject });
+      this.armSweep();
+    });
+  }
+
+  /** Lets waiting sends go while their destination has room. Called after drains and on socket drain. */
+  private wake(): void {
+    if (this.waking || this.closed) return;
+    this.waking = true;
+    try {
+      for (const [destination, queue] of this.pending) {
+        let sent = 0;
+        let index = 0;
+        while (index < queue.length && this.driver.queuedBytes(destination) < SEND_HIGH_WATER_BYTES) {
+          const item = queue[index]!;
+          try {
+            this.engine.send(this.driver.now(), destination, item.data, { reliable: item.reliable });
+          } catch (error) {
+            if (isBackpressure(error)) break;
+            index++;
+            item.reject(error);
+            continue;
+          }
+          index++;
+          sent += item.data.byteLength;
+          item.resolve();
+          // Make the bytes visible in queuedBytes before deciding on the next one.
+          if (sent >= SEND_HIGH_WATER_BYTES / 8) {
+            this.driver.noteApiCall(sent);
+            sent = 0;
+          }
+        }
+        if (sent > 0) this.driver.noteApiCall(sent);
+        if (index >= queue.length) this.pending.delete(destination);
+        else if (index > 0) queue.splice(0, index);
+      }
+    } finally {
+      this.waking = false;
+    }
+  }
+
+  private armSweep(): void {
+    if (this.sweepTimer !== undefined) return;
+    this.sweepTimer = setInterval(() => this.sweep(), 1_000);
+    this.sweepTimer.unref();
+  }
+
+  private sweep(): void {
+    const now = this.driver.now();
+    for (const [destination, queue] of this.pending) {
+      let expired = 0;
+      while (expired < queue.length && now - queue[expired]!.since >= SEND_WAIT_TIMEOUT_MS) expired++;
+      if (expired === 0) continue;
+      const error = new SkeinError(
+        "TIMEOUT",
+        `send to ${destination} waited ${SEND_WAIT_TIMEOUT_MS} ms for room on a congested link; the peer is not reading fast enough or the link is stalled`,
+      );
+      for (const item of queue.splice(0, expired)) item.reject(error);
+      if (queue.length === 0) this.pending.delete(destination);
+    }
+    if (this.pending.size === 0 && this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    const error = new SkeinError("CLOSED", `node ${this.id} closed while the send was waiting for room`);
+    for (const queue of this.pending.values()) for (const item of queue) item.reject(error);
+    this.pending.clear();
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.driver.shutdown();
+    await Promise.all([this.http?.close(), ...this.transports.map((transport) => transport.shutdown(CLOSE_GRACE_MS))]);
+    this.inbox.end();
+    this.logger.info({}, "node closed");
+  }
+}
+
+function isBackpressure(error: unknown): boolean {
+  return error instanceof SkeinError && error.code === "BACKPRESSURE";
+}
+
+/**
+ * Starts a node: validates `options`, binds its sockets, starts the engine and, with `webAddr`,
+ * the HTTP API. Rejects with SkeinError: BAD_OPTION, BAD_CONFIG (latency file), PORT_IN_USE.
+ */
+export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> {
+  const resolved = validateNodeOptions(options);
+  const nodeId = resolved.nodeId ?? randomNodeId();
+  const logger = createLogger({ level: resolved.logLevel, bindings: { node: nodeId } });
+  if (resolved.unknownKeys.length > 0) {
+    logger.warn({ keys: resolved.unknownKeys }, "ignoring unknown node options");
+  }
+  const matrix = resolved.emulateLatency === undefined ? undefined : await loadLatencyMatrix(resolved.emulateLatency);
+
+  const transports: Transport[] = [];
+  try {
+    if (resolved.udpPort !== undefined) {
+      transports.push(await UdpTransport.bind({ host: resolved.bind, port: resolved.udpPort, logger: logger.child({ module: "udp" }) }));
+    }
+    if (resolved.tcpPort !== undefined) {
+      transports.push(await TcpTransport.listen({ host: resolved.bind, port: resolved.tcpPort, logger: logger.child({ module: "tcp" }) }));
+    }
+  } catch (error) {
+    await Promise.all(transports.map((transport) => transport.shutdown(0)));
+    throw error;
+  }
+
+  const listenAddresses: Address[] = transports.map((transport) => transport.localAddress);
+  const config: EngineConfig = {
+    nodeId,
+    listenAddresses,
+    seeds: resolved.seeds,
+    maxNeighbours: resolved.maxNeighbours,
+    probeIntervalMs: resolved.probeIntervalMs,
+    linkTimeoutMs: resolved.linkTimeoutMs,
+    udpMtu: resolved.udpMtu,
+    rng: new SeededRng(randomBytes(4).readUInt32BE(0)),
+    logger: logger.child({ module: "engine" }),
+  };
+
+  let node: RuntimeNode;
+  try {
+    node = new RuntimeNode(config, transports, matrix, logger);
+  } catch (error) {
+    await Promise.all(transports.map((transport) => transport.shutdown(0)));
+    throw error;
+  }
+  try {
+    await node.start(resolved.webAddr);
+  } catch (error) {
+    await node.close();
+    throw error;
+  }
+  logger.info({ addresses: node.addresses, web: node.webUrl }, "node started");
+  return node;
+}

@@ -1,0 +1,155 @@
+/**
+ * The fixed frame header (docs/protocol.md, "Frame header"). Relays decide on these 20 bytes
+ * alone, so the layout is fixed, big-endian and aligned, and decoding it allocates nothing.
+ *
+ *   0  u8   version          (FRAME_VERSION)
+ *   1  u8   kind             (FrameKind)
+ *   2  u8   flags            (FrameFlag bits)
+ *   3  u8   ttl              hops left; decremented by each relay
+ *   4  u32  source NodeId
+ *   8  u32  destination NodeId (0 = the neighbour at the other end of the link)
+ *  12  u16  module id        (which module's codec reads the payload)
+ *  14  u16  reserved         must be 0 in version 1
+ *  16  u32  payload length   bytes that follow the header
+ */
+import type { NodeId } from "../core/node-id.js";
+import { type Decoded, decodeError } from "../core/errors.js";
+
+export const FRAME_VERSION = 1;
+export const FRAME_HEADER_BYTES = 20;
+/** Hard cap on one frame's payload: bounds every allocation a peer can cause. */
+export const MAX_FRAME_PAYLOAD_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_TTL = 32;
+
+export const FrameKind = {
+  /** Reserved for the secure handshake (before any other frame on a link). */
+  Handshake: 0,
+  /** Link-local control (hello, probes, peer lists): never forwarded. */
+  Link: 1,
+  /** An end-to-end frame from `source` to `destination`, possibly through relays. */
+  Routed: 2,
+  /** One segment of the UDP reliable class (link/arq.ts). */
+  ArqSegment: 3,
+  /** Acknowledgement of UDP reliable segments. */
+  ArqAck: 4,
+} as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+const FRAME_KIND_COUNT = 5;
+
+export const FrameFlag = {
+  /** The frame travels on the reliable-ordered class. */
+  Reliable: 0x01,
+} as const;
+const KNOWN_FLAGS = 0x01;
+
+export interface FrameHeader {
+  version: number;
+  kind: FrameKind;
+  flags: number;
+  ttl: number;
+  source: NodeId;
+  destination: NodeId;
+  module: number;
+  length: number;
+}
+
+export function writeFrameHeader(target: Uint8Array, offset: number, header: Omit<FrameHeader, "version">): void {
+  target[offset] = FRAME_VERSION;
+  target[offset + 1] = header.kind;
+  target[offset + 2] = header.flags;
+  target[offset + 3] = header.ttl;
+  writeU32(target, offset + 4, header.source);
+  writeU32(target, offset + 8, header.destination);
+  target[offset + 12] = header.module >>> 8;
+  target[offset + 13] = header.module & 0xff;
+  target[offset + 14] = 0;
+  target[offset + 15] = 0;
+  writeU32(target, offset + 16, header.length);
+}
+
+/** Header and payload in one fresh buffer (one transport write). */
+export function encodeFrame(header: Omit<FrameHeader, "version" | "length">, payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
+  writeFrameHeader(frame, 0, { ...header, length: payload.byteLength });
+  frame.set(payload, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+/**
+ * Reads the header at `offset`. Checks everything a relay must trust: version, kind, flags,
+ * reserved bits and the payload bound; it does not check that the payload is all present (see
+ * `frameSizeAt` for stream reassembly).
+ */
+export function readFrameHeader(bytes: Uint8Array, offset: number): Decoded<FrameHeader> {
+  if (bytes.byteLength - offset < FRAME_HEADER_BYTES) return decodeError("truncated frame header");
+  const version = bytes[offset]!;
+  if (version !== FRAME_VERSION) return decodeError(`unsupported frame version ${version} (this node speaks ${FRAME_VERSION})`);
+  const kind = bytes[offset + 1]!;
+  if (kind >= FRAME_KIND_COUNT) return decodeError(`unknown frame kind ${kind}`);
+  const flags = bytes[offset + 2]!;
+  if ((flags & ~KNOWN_FLAGS) !== 0) return decodeError(`unknown frame flags 0x${flags.toString(16)}`);
+  if (bytes[offset + 14] !== 0 || bytes[offset + 15] !== 0) return decodeError("reserved header bytes are not zero");
+  const length = readU32(bytes, offset + 16);
+  if (length > MAX_FRAME_PAYLOAD_BYTES) return decodeError(`frame payload of ${length} bytes exceeds the ${MAX_FRAME_PAYLOAD_BYTES}-byte limit`);
+  return {
+    ok: true,
+    value: {
+      version,
+      kind: kind as FrameKind,
+      flags,
+      ttl: bytes[offset + 3]!,
+      source: readU32(bytes, offset + 4),
+      destination: readU32(bytes, offset + 8),
+      module: (bytes[offset + 12]! << 8) | bytes[offset + 13]!,
+      length,
+    },
+  };
+}
+
+/**
+ * For stream transports: the total size of the frame starting at `offset`, `0` when more bytes are
+ * needed to tell, or a DecodeError when the header is invalid (the stream cannot be resynchronised).
+ */
+export function frameSizeAt(bytes: Uint8Array, offset: number): number | Decoded<never> {
+  if (bytes.byteLength - offset < FRAME_HEADER_BYTES) return 0;
+  const header = readFrameHeader(bytes, offset);
+  if (!header.ok) return header;
+  return FRAME_HEADER_BYTES + header.value.length;
+}
+
+export interface DecodedFrame {
+  header: FrameHeader;
+  /** A view into the packet: copy it before keeping it past the call. */
+  payload: Uint8Array;
+}
+
+/**
+ * A packet (one UDP datagram, or one frame cut from a TCP stream) holds one or more whole frames
+ * back to back. Calls `onFrame` for each; returns an error string for the first malformed frame
+ * (frames before it have been delivered), or undefined.
+ */
+export function forEachFrame(packet: Uint8Array, onFrame: (frame: DecodedFrame) => void): string | undefined {
+  let offset = 0;
+  if (packet.byteLength === 0) return "empty packet";
+  while (offset < packet.byteLength) {
+    const header = readFrameHeader(packet, offset);
+    if (!header.ok) return header.error;
+    const start = offset + FRAME_HEADER_BYTES;
+    const end = start + header.value.length;
+    if (end > packet.byteLength) return `frame payload truncated: header says ${header.value.length} bytes, ${packet.byteLength - start} present`;
+    onFrame({ header: header.value, payload: packet.subarray(start, end) });
+    offset = end;
+  }
+  return undefined;
+}
+
+export function writeU32(target: Uint8Array, offset: number, value: number): void {
+  target[offset] = value >>> 24;
+  target[offset + 1] = (value >>> 16) & 0xff;
+  target[offset + 2] = (value >>> 8) & 0xff;
+  target[offset + 3] = value & 0xff;
+}
+
+export function readU32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+}

@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parseListeningLine, renderDemo, summarizeLogLine, childEnv, demoMatrix } from "../../src/cli/demo.js";
+import { UsageError } from "../../src/cli/errors.js";
+import { generateMatrixText, rekeyByNodeIds } from "../../src/cli/sim-command.js";
+import { normalizeApiUrl, parseNodeStatus, renderStatus, type NodeStatus } from "../../src/cli/status.js";
+import { formatDuration, formatNumber, formatPercent, renderTable } from "../../src/cli/table.js";
+import { findPackageJson } from "../../src/cli/version.js";
+import { parseMatrix } from "../../src/sim/matrix.js";
+
+const NODE_JSON = {
+  id: 1,
+  addresses: ["/ip4/127.0.0.1/udp/40001"],
+  uptimeMs: 3_723_000,
+  neighbours: [
+    { id: 12, address: "/ip4/127.0.0.1/udp/40012", transport: "udp", inbound: false, state: "up", srttMs: 80.456, rttvarMs: 2.1, loss: 0.05, upSinceMs: 1 },
+    { id: 2, address: "/ip4/127.0.0.1/udp/40002", transport: "udp", inbound: true, state: "connecting", loss: 0 },
+  ],
+};
+
+describe("table", () => {
+  it("aligns columns (headers too), right-aligns numbers, trims trailing spaces", () => {
+    const lines = renderTable(
+      [{ header: "ID", align: "right" }, { header: "NAME" }, { header: "X" }],
+      [
+        ["1", "alpha", ""],
+        ["100", "b", "z"],
+      ],
+    );
+    assert.deepEqual(lines, [" ID  NAME   X", "  1  alpha", "100  b      z"]);
+  });
+
+  it("formats numbers, percentages and durations", () => {
+    assert.equal(formatNumber(80.456), "80.5");
+    assert.equal(formatNumber(undefined), "-");
+    assert.equal(formatNumber(Number.NaN), "-");
+    assert.equal(formatPercent(0.05), "5.0");
+    assert.equal(formatPercent(null), "-");
+    assert.equal(formatDuration(45_000), "45s");
+    assert.equal(formatDuration(125_000), "2m 05s");
+    assert.equal(formatDuration(3_723_000), "1h 02m 03s");
+    assert.equal(formatDuration(90_061_000), "1d 01h 01m");
+    assert.equal(formatDuration(undefined), "-");
+  });
+});
+
+describe("skein status rendering", () => {
+  it("renders the header and the neighbour table sorted by id", () => {
+    const status = parseNodeStatus(NODE_JSON);
+    assert.ok(status !== undefined);
+    assert.equal(
+      renderStatus(status),
+      [
+        "node 1  up 1h 02m 03s  2 neighbours (1 up)  /ip4/127.0.0.1/udp/40001",
+        "ID  ADDRESS                   TRANSPORT  STATE       RTT(ms)  RTTVAR(ms)  LOSS(%)",
+        " 2  /ip4/127.0.0.1/udp/40002  udp        connecting        -           -      0.0",
+        "12  /ip4/127.0.0.1/udp/40012  udp        up             80.5         2.1      5.0",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("says so when there are no neighbours", () => {
+    const status: NodeStatus = { id: 9, addresses: [], uptimeMs: 5000, neighbours: [] };
+    assert.equal(renderStatus(status), "node 9  up 5s  0 neighbours (0 up)\n(no neighbours)\n");
+  });
+
+  it("parses tolerantly and refuses what is not a node", () => {
+    assert.equal(parseNodeStatus([]), undefined);
+    assert.equal(parseNodeStatus({ neighbours: [] }), undefined);
+    assert.equal(parseNodeStatus({ id: 1, neighbours: "x" }), undefined);
+    const status = parseNodeStatus({ id: 3, uptimeS: 2, neighbors: [{ id: 4 }, "junk", { nope: 1 }] });
+    assert.deepEqual(status, {
+      id: 3,
+      addresses: [],
+      uptimeMs: 2000,
+      neighbours: [{ id: 4, address: "-", transport: "-", state: "-", srttMs: undefined, rttvarMs: undefined, loss: undefined }],
+    });
+  });
+
+  it("normalizes the API URL", () => {
+    assert.equal(normalizeApiUrl("127.0.0.1:8080"), "http://127.0.0.1:8080");
+    assert.equal(normalizeApiUrl("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
+    assert.equal(normalizeApiUrl("https://example.org/skein/"), "https://example.org/skein");
+    assert.throws(() => normalizeApiUrl("ftp://x"), (error: unknown) => error instanceof UsageError && /expected an http:\/\/ or https:\/\/ URL/.test(error.message));
+    assert.throws(() => normalizeApiUrl("http://[bad"), (error: unknown) => error instanceof UsageError && /^bad --api value "http:\/\/\[bad"/.test(error.message));
+  });
+});
+
+describe("skein demo rendering", () => {
+  it("renders one row per neighbour, grouped by node, with emulated RTTs, a links summary and notes", () => {
+    const status = parseNodeStatus(NODE_JSON)!;
+    const text = renderDemo({
+      elapsedMs: 12_000,
+      hint: "Ctrl-C to stop",
+      emulatedRttMs: (a, b) => (Number(a) + Number(b)) * 10,
+      nodes: [
+        { id: 1, pid: 100, address: "/ip4/127.0.0.1/udp/40001", phase: "running", status },
+        { id: 2, pid: 101, address: "/ip4/127.0.0.1/udp/40002", phase: "running", status: { id: 2, addresses: [], uptimeMs: 1, neighbours: [] } },
+        { id: 3, pid: 102, address: undefined, phase: "exited", note: "exited (code 1): port in use" },
+        { id: 4, pid: undefined, address: undefined, phase: "starting" },
+      ],
+    });
+    assert.equal(
+      text,
+      [
+        "skein demo: 2/4 nodes running on 127.0.0.1 with emulated Internet latency, 12s",
+        "NODE  PID  ADDRESS                   PEER  STATE       RTT(ms)  EMULATED(ms)  RTTVAR(ms)  LOSS(%)",
+        "   1  100  /ip4/127.0.0.1/udp/40001     2  connecting        -          30.0           -      0.0",
+        "                                       12  up             80.5         130.0         2.1      5.0",
+        "   2  101  /ip4/127.0.0.1/udp/40002     -  no links",
+        "   3  102  -                            -  exited",
+        "   4    -  -                            -  starting",
+        "links up: 1 of 6 pairs",
+        "node 3: exited (code 1): port in use",
+        "Ctrl-C to stop",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("counts a link once when both ends report it", () => {
+    const up = (id: number) => ({ id, address: "a", transport: "udp", state: "up", srttMs: 1, rttvarMs: 1, loss: 0 });
+    const text = renderDemo({
+      elapsedMs: 0,
+      nodes: [
+        { id: 1, pid: 1, address: "a", phase: "running", status: { id: 1, addresses: [], uptimeMs: 0, neighbours: [up(2)] } },
+        { id: 2, pid: 2, address: "b", phase: "running", status: { id: 2, addresses: [], uptimeMs: 0, neighbours: [up(1)] } },
+      ],
+    });
+    assert.match(text, /^links up: 1 of 1 pairs$/m);
+  });
+
+  it("parses the listening line and summarizes log lines", () => {
+    assert.deepEqual(parseListeningLine('{"event":"listening","id":3,"addresses":["/ip4/127.0.0.1/udp/1"],"web":"http://127.0.0.1:2"}'), {
+      event: "listening",
+      id: 3,
+      addresses: ["/ip4/127.0.0.1/udp/1"],
+      web: "http://127.0.0.1:2",
+    });
+    assert.equal(parseListeningLine('{"level":30,"msg":"hello"}'), undefined);
+    assert.equal(parseListeningLine("not json"), undefined);
+    assert.equal(summarizeLogLine('{"level":50,"msg":"link failed","err":{"message":"boom"}}'), "link failed: boom");
+    assert.equal(summarizeLogLine("skein: bad --udp-port value"), "bad --udp-port value");
+  });
+
+  it("keeps SKEIN_* variables away from the children", () => {
+    assert.deepEqual(childEnv({ PATH: "/bin", SKEIN_UDP_PORT: "1", HOME: "/h" }), { PATH: "/bin", HOME: "/h" });
+  });
+
+  it("re-keys a generated matrix by NodeIds 1..N", () => {
+    const matrix = demoMatrix(3, 7);
+    assert.deepEqual(Object.keys(matrix), ["1", "2", "3"]);
+    for (const row of Object.values(matrix)) assert.deepEqual(Object.keys(row).sort(), ["1", "2", "3"]);
+    assert.deepEqual(rekeyByNodeIds({ b: { a: 5 }, a: { b: 4, a: 1 } }), { "1": { "1": 1, "2": 4 }, "2": { "1": 5 } });
+  });
+});
+
+describe("skein sim generate", () => {
+  it("is deterministic and valid", () => {
+    const a = generateMatrixText({ nodes: "4", seed: "9" });
+    assert.equal(a, generateMatrixText({ nodes: "4", seed: "9" }));
+    assert.notEqual(a, generateMatrixText({ nodes: "4", seed: "10" }));
+    const parsed = parseMatrix(JSON.parse(a));
+    assert.ok(parsed.ok);
+    const ids = parseMatrix(JSON.parse(generateMatrixText({ nodes: "4", seed: "9", nodeIds: true })));
+    assert.ok(ids.ok && Object.keys(ids.value).join() === "1,2,3,4");
+  });
+
+  it("refuses bad flags", () => {
+    assert.throws(() => generateMatrixText({ nodes: "0" }), { message: 'bad --nodes value "0": expected an integer in 1..10000' });
+    assert.throws(() => generateMatrixText({}), { message: "missing --nodes: expected the number of nodes, an integer in 1..10000" });
+    assert.throws(() => generateMatrixText({ nodes: "3", seed: "x" }), { message: 'bad --seed value "x": expected an integer in 0..4294967295' });
+  });
+});
+
+describe("version", () => {
+  it("finds the skein package.json above the compiled file", () => {
+    const found = findPackageJson(new URL(".", import.meta.url).pathname);
+    assert.ok(found !== undefined);
+    assert.match(found.version, /^\d+\.\d+\.\d+/);
+  });
+});
