@@ -40,13 +40,11 @@ export function listeningLine(node: SkeinNode): string {
 
 const USAGE_CODES: ReadonlySet<string> = new Set(["BAD_CONFIG", "BAD_OPTION", "BAD_OPTIONS", "BAD_MATRIX"]);
 
-const RUNTIME_MODULE: string = "../runtime/node.js";
-
 type CreateNode = (options: NodeOptions) => Promise<SkeinNode>;
 
 async function loadCreateNode(): Promise<CreateNode> {
   // Loaded lazily so that `skein --help`, `status` and `sim` never load the runtime.
-  const runtime = (await import(RUNTIME_MODULE)) as { createNode: CreateNode };
+  const runtime = await import("../runtime/node.js");
   return runtime.createNode;
 }
 

@@ -147,17 +147,17 @@ const SPECS: { [K in OptionKey]-?: OptionSpec<NonNullable<NodeOptions[K]>> } = {
   probeIntervalMs: {
     argName: "MS",
     description: `keepalive probe period (default ${NODE_OPTION_DEFAULTS.probeIntervalMs})`,
-    parse: integer(1, 2_147_483_647),
+    parse: integer(1, 3_600_000),
   },
   linkTimeoutMs: {
     argName: "MS",
     description: `a link with nothing received for this long is down (default ${NODE_OPTION_DEFAULTS.linkTimeoutMs})`,
-    parse: integer(1, 2_147_483_647),
+    parse: integer(1, 86_400_000),
   },
   udpMtu: {
     argName: "BYTES",
-    description: `largest UDP datagram sent, 576..65507 (default ${NODE_OPTION_DEFAULTS.udpMtu})`,
-    parse: integer(576, 65507),
+    description: `largest UDP datagram sent, 512..65507 (default ${NODE_OPTION_DEFAULTS.udpMtu})`,
+    parse: integer(512, 65507),
   },
 };
 

@@ -53,7 +53,11 @@ function idOf(value: unknown): number | string | undefined {
   return typeof value === "number" || typeof value === "string" ? value : undefined;
 }
 
-/** Reads `/api/node` JSON; returns undefined when it does not look like a node's status. */
+/**
+ * Reads `/api/node` JSON (`{ id, addresses, uptime_s, neighbours: [{ id, address, transport, state,
+ * srtt_ms, rttvar_ms, loss }] }`; camelCase keys are accepted too); returns undefined when it does
+ * not look like a node's status.
+ */
 export function parseNodeStatus(json: unknown): NodeStatus | undefined {
   if (!isRecord(json)) return undefined;
   const id = idOf(json.id);
@@ -70,14 +74,14 @@ export function parseNodeStatus(json: unknown): NodeStatus | undefined {
       address: typeof item.address === "string" ? item.address : "-",
       transport: typeof item.transport === "string" ? item.transport : "-",
       state: typeof item.state === "string" ? item.state : "-",
-      srttMs: numberOr(item.srttMs),
-      rttvarMs: numberOr(item.rttvarMs),
+      srttMs: numberOr(item.srtt_ms ?? item.srttMs),
+      rttvarMs: numberOr(item.rttvar_ms ?? item.rttvarMs),
       loss: numberOr(item.loss),
     });
   }
   neighbours.sort((a, b) => compareIds(a.id, b.id));
   const addresses = Array.isArray(json.addresses) ? json.addresses.filter((a): a is string => typeof a === "string") : [];
-  const uptimeS = numberOr(json.uptimeS);
+  const uptimeS = numberOr(json.uptime_s ?? json.uptimeS);
   const uptimeMs = numberOr(json.uptimeMs) ?? (uptimeS === undefined ? undefined : uptimeS * 1000);
   return { id, addresses, uptimeMs, neighbours };
 }

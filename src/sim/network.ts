@@ -20,7 +20,9 @@ export type JitterModel =
   /** Uniform in [-maxMs, +maxMs]. */
   | { kind: "uniform"; maxMs: number }
   /** Normal with standard deviation sdMs, clipped at ±3 sd. */
-  | { kind: "normal"; sdMs: number };
+  | { kind: "normal"; sdMs: number }
+  /** Normal with standard deviation ratio × the pair's one-way delay, clipped at ±3 sd. */
+  | { kind: "relative"; ratio: number };
 
 export interface NetworkOptions {
   /** Probability that any packet is lost, 0..1 (default 0). */
@@ -91,7 +93,8 @@ export class SimNetwork {
       if (this.rng.nextFloat() < p) return { kind: "drop", reason: "loss" };
     }
     const index = this.index(from, to);
-    let delay = this.oneWayMs[index]! + this.drawJitter();
+    const base = this.oneWayMs[index]!;
+    let delay = base + this.drawJitter(base);
     if (delay < 0) delay = 0;
     if (this.fifo) {
       const earliest = this.lastArrival[index]!;
@@ -101,7 +104,7 @@ export class SimNetwork {
     return { kind: "deliver", delayMs: delay };
   }
 
-  private drawJitter(): number {
+  private drawJitter(baseMs: number): number {
     switch (this.jitter.kind) {
       case "none":
         return 0;
@@ -110,6 +113,10 @@ export class SimNetwork {
       case "normal": {
         const z = Math.max(-3, Math.min(3, gaussian(this.rng)));
         return z * this.jitter.sdMs;
+      }
+      case "relative": {
+        const z = Math.max(-3, Math.min(3, gaussian(this.rng)));
+        return z * this.jitter.ratio * baseMs;
       }
     }
   }

@@ -89,7 +89,7 @@ describe("resolveNodeOptions: sources and precedence", () => {
       SKEIN_LOG_LEVEL: "debug",
       SKEIN_PROBE_INTERVAL_MS: "1",
       SKEIN_LINK_TIMEOUT_MS: "2",
-      SKEIN_UDP_MTU: "576",
+      SKEIN_UDP_MTU: "512",
       SKEIN_UNRELATED: "ignored",
     };
     assert.deepEqual(resolveNodeOptions({ flags: {}, env }), {
@@ -104,7 +104,7 @@ describe("resolveNodeOptions: sources and precedence", () => {
       logLevel: "debug",
       probeIntervalMs: 1,
       linkTimeoutMs: 2,
-      udpMtu: 576,
+      udpMtu: 512,
     });
   });
 
@@ -200,8 +200,8 @@ describe("resolveNodeOptions: bad input names the value and what is expected", (
     assertUsage({ flags: { nodeId: "0" } }, 'bad --node-id value "0": expected an integer in 1..4294967295');
     assertUsage({ flags: { nodeId: "4294967296" } }, 'bad --node-id value "4294967296": expected an integer in 1..4294967295');
     assertUsage({ flags: { maxNeighbours: "0" } }, 'bad --max-neighbours value "0": expected an integer in 1..65535');
-    assertUsage({ flags: { udpMtu: "100" } }, 'bad --udp-mtu value "100": expected an integer in 576..65507');
-    assertUsage({ flags: { probeIntervalMs: "soon" } }, 'bad --probe-interval-ms value "soon": expected an integer in 1..2147483647');
+    assertUsage({ flags: { udpMtu: "100" } }, 'bad --udp-mtu value "100": expected an integer in 512..65507');
+    assertUsage({ flags: { probeIntervalMs: "soon" } }, 'bad --probe-interval-ms value "soon": expected an integer in 1..3600000');
   });
 
   it("a bad number from the environment names the variable", () => {

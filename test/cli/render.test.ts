@@ -8,13 +8,14 @@ import { formatDuration, formatNumber, formatPercent, renderTable } from "../../
 import { findPackageJson } from "../../src/cli/version.js";
 import { parseMatrix } from "../../src/sim/matrix.js";
 
+/** What the runtime's GET /api/node returns (src/runtime/http.ts). */
 const NODE_JSON = {
   id: 1,
   addresses: ["/ip4/127.0.0.1/udp/40001"],
-  uptimeMs: 3_723_000,
+  uptime_s: 3723.4,
   neighbours: [
-    { id: 12, address: "/ip4/127.0.0.1/udp/40012", transport: "udp", inbound: false, state: "up", srttMs: 80.456, rttvarMs: 2.1, loss: 0.05, upSinceMs: 1 },
-    { id: 2, address: "/ip4/127.0.0.1/udp/40002", transport: "udp", inbound: true, state: "connecting", loss: 0 },
+    { id: 12, address: "/ip4/127.0.0.1/udp/40012", transport: "udp", state: "up", srtt_ms: 80.456, rttvar_ms: 2.1, loss: 0.05 },
+    { id: 2, address: "/ip4/127.0.0.1/udp/40002", transport: "udp", state: "connecting", srtt_ms: null, rttvar_ms: null, loss: 0 },
   ],
 };
 
@@ -69,12 +70,15 @@ describe("skein status rendering", () => {
     assert.equal(parseNodeStatus([]), undefined);
     assert.equal(parseNodeStatus({ neighbours: [] }), undefined);
     assert.equal(parseNodeStatus({ id: 1, neighbours: "x" }), undefined);
-    const status = parseNodeStatus({ id: 3, uptimeS: 2, neighbors: [{ id: 4 }, "junk", { nope: 1 }] });
+    const status = parseNodeStatus({ id: 3, uptimeMs: 2000, neighbors: [{ id: 5, srttMs: 3, rttvarMs: 1 }, { id: 4 }, "junk", { nope: 1 }] });
     assert.deepEqual(status, {
       id: 3,
       addresses: [],
       uptimeMs: 2000,
-      neighbours: [{ id: 4, address: "-", transport: "-", state: "-", srttMs: undefined, rttvarMs: undefined, loss: undefined }],
+      neighbours: [
+        { id: 4, address: "-", transport: "-", state: "-", srttMs: undefined, rttvarMs: undefined, loss: undefined },
+        { id: 5, address: "-", transport: "-", state: "-", srttMs: 3, rttvarMs: 1, loss: undefined },
+      ],
     });
   });
 

@@ -34,10 +34,37 @@ test("30 nodes: full mesh, every SRTT within 5% of the matrix, same seed → sam
   assert.equal(JSON.stringify(again), JSON.stringify(report));
 });
 
-test("30 nodes with 5% loss: full mesh, RTTs still close", () => {
-  const report = runLinksScenario({ matrix: MATRIX_30, seed: 1, loss: 0.05 });
+test("30 nodes with 5% loss and 5% jitter: full mesh, every SRTT within 5%", () => {
+  const report = runLinksScenario({ matrix: MATRIX_30, seed: 1, loss: 0.05, jitter: { kind: "relative", ratio: 0.05 } });
   assert.equal(report.links_up, 435, JSON.stringify(report));
+  assert.equal(report.links_one_sided, 0);
   assert.ok(report.rtt_error_pct.max !== null && report.rtt_error_pct.max < 5, JSON.stringify(report));
+  assert.deepEqual(runLinksScenario({ matrix: MATRIX_30, seed: 1, loss: 0.05, jitter: { kind: "relative", ratio: 0.05 } }), report);
+  assert.notDeepEqual(runLinksScenario({ matrix: MATRIX_30, seed: 2, loss: 0.05, jitter: { kind: "relative", ratio: 0.05 } }), report);
+});
+
+// Engine contract checks that currently fail (see the simulator's report to the lead); `todo`
+// keeps them visible without failing the suite. Remove `todo` once src/link is fixed.
+test("engine: after tick(now), nextDeadline() is past now (no stalled ticks under loss)", { todo: "LinkMeasurement.expireProbes/isDead compare now - t against the timeout while nextDeadline() returns t + timeout (float rounding)" }, () => {
+  const sim = new Simulator({ matrix: generateInternetMatrix({ nodes: 21, seed: 1 }), seed: 1, network: { loss: 0.05 } });
+  sim.runUntil(30_000);
+  assert.equal(sim.stats().stalledTicks, 0);
+});
+
+test("engine: link_up and link_down alternate for each peer under loss", { todo: "a lost hello answer makes the inbound side emit link_up twice (\"peer has no link with us (it restarted?)\")" }, () => {
+  const sim = new Simulator({ matrix: generateInternetMatrix({ nodes: 21, seed: 1 }), seed: 1, network: { loss: 0.05 } });
+  const up = new Set<string>();
+  const problems: string[] = [];
+  sim.onEvent(({ at, node, event }) => {
+    if (event.kind !== "link_up" && event.kind !== "link_down") return;
+    const key = `${node}->${event.peer}`;
+    if (event.kind === "link_up" && up.has(key)) problems.push(`${key} link_up twice (at ${at.toFixed(1)} ms)`);
+    if (event.kind === "link_down" && !up.has(key)) problems.push(`${key} link_down while down (at ${at.toFixed(1)} ms)`);
+    if (event.kind === "link_up") up.add(key);
+    else up.delete(key);
+  });
+  sim.runUntil(30_000);
+  assert.deepEqual(problems, []);
 });
 
 test("a partition takes the links across it down; healing brings them back", () => {

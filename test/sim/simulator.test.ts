@@ -248,6 +248,49 @@ test("bounds: max duration and max events surface as SIM_LIMIT errors", () => {
   assert.throws(() => busy.runUntil(60_000), (error: Error & { code?: string }) => error.code === "SIM_LIMIT");
 });
 
+/** An engine whose deadline never moves: a busy loop the simulator must stop. */
+class StuckEngine extends PingEngine {
+  stuckAt = Infinity;
+  override tick(now: number): void {
+    super.tick(now);
+    if (this.stuckAt === Infinity) this.stuckAt = now;
+  }
+  override nextDeadline(): number {
+    return Math.min(super.nextDeadline(), this.stuckAt);
+  }
+}
+
+test("an engine that never moves its deadline past now is stopped with SIM_BUSY_ENGINE", () => {
+  const sim = new Simulator<PingEngine>({ matrix: MATRIX, seed: 1, createEngine: (config) => new StuckEngine(config) });
+  assert.throws(() => sim.runUntil(10_000), (error: Error & { code?: string }) => error.code === "SIM_BUSY_ENGINE" && /still asked for a tick/.test(error.message));
+  assert.ok(sim.stats().stalledTicks > 1000);
+});
+
+/** An engine whose deadline is once a hair behind what its tick accepts (the float-rounding bug). */
+class OnceStalledEngine extends PingEngine {
+  private stalled = false;
+  private deadlineOverride: number | undefined;
+  override tick(now: number): void {
+    if (this.deadlineOverride !== undefined && now <= this.deadlineOverride) return; // "not yet due"
+    this.deadlineOverride = undefined;
+    super.tick(now);
+    if (!this.stalled && now > 2000) {
+      this.stalled = true;
+      this.deadlineOverride = now;
+    }
+  }
+  override nextDeadline(): number {
+    return this.deadlineOverride ?? super.nextDeadline();
+  }
+}
+
+test("a tick that made no progress is retried 1 µs later and counted", () => {
+  const sim = new Simulator<PingEngine>({ matrix: MATRIX, seed: 1, createEngine: (config) => new OnceStalledEngine(config) });
+  sim.runUntil(10_000);
+  assert.equal(sim.stats().stalledTicks, 1);
+  assert.equal(rttOf(sim, 2, 1), 100);
+});
+
 test("seeds and node count are configurable", () => {
   const sim = makeSim({ nodes: 2, seeds: [2] });
   assert.equal(sim.size, 2);
