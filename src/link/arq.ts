@@ -51,14 +51,22 @@ export const ARQ_MAX_ADVERTISED_WINDOW_SEGMENTS = 65_535;
 const MAX_WINDOW_SEGMENTS = 1 << 20;
 /**
  * A segment is declared lost once a segment transmitted this many transmissions after it has been
- * acknowledged: tolerates that much reordering before retransmitting (TCP's DupThresh, but counted
- * in transmission order so that lost retransmissions are detected too).
+ * acknowledged (TCP's DupThresh, but counted in transmission order so that lost retransmissions
+ * are detected too) and it has had a little more than one RTT to arrive: the time condition (as in
+ * RACK, RFC 8985) stops a reordering path from making us resend everything again and again.
  */
 const REORDER_THRESHOLD_SEGMENTS = 3;
+const REORDER_WINDOW_RTT_FRACTION = 0.25;
 /** RFC 6298: clock granularity G and the RTTVAR multiplier K. */
 const CLOCK_GRANULARITY_MS = 1;
 const RTO_VARIANCE_FACTOR = 4;
 const SERIAL_HALF = 0x8000_0000;
+/**
+ * SACK blocks around this many recent arrivals are repeated in each ack (newest first), so that
+ * one lost ack does not hide a received range from the sender; the other blocks report the lowest
+ * ranges, which are the ones that hold back the cumulative ack.
+ */
+const RECENT_SACK_TRIGGERS = 3;
 
 const SENT_SACKED = 0x01;
 const SENT_LOST = 0x02;
@@ -267,8 +275,9 @@ export class ArqChannel {
   private readSeq: number;
   /** Offsets [1, recvSpan) from rcvNext may hold buffered segments; bounds the SACK scan. */
   private recvSpan = 0;
-  private latestOutOfOrderSeq = 0;
-  private hasLatestOutOfOrder = false;
+  /** Out-of-order arrivals that triggered the latest acks, newest first (RFC 2018 block order). */
+  private readonly recentTriggers = new Uint32Array(RECENT_SACK_TRIGGERS);
+  private recentTriggerCount = 0;
   private readonly fragments: Uint8Array[] = [];
   private fragmentBytes = 0;
   private discarding = false;
@@ -423,7 +432,11 @@ export class ArqChannel {
   /** The earliest RTO expiry of a segment in flight, or Infinity. */
   nextDeadline(): number {
     this.dropStaleTransmissions();
-    return this.transmissions.size === 0 ? Infinity : this.transmissions.peek(2) + this.rto;
+    if (this.transmissions.size === 0) return Infinity;
+    const sentAt = this.transmissions.peek(2);
+    const deadline = sentAt + this.rto;
+    if (this.transmissions.peek(1) + REORDER_THRESHOLD_SEGMENTS > this.highestDeliveredTxId) return deadline;
+    return Math.min(deadline, sentAt + this.reorderDelayMs());
   }
 
   /** Processes the payload of an ArqAck frame; returns an error text for a malformed one. */
@@ -516,6 +529,8 @@ export class ArqChannel {
     const slot = (this.recvHead + offset) % this.recvCapacity;
     if ((this.recvFlags[slot]! & RECV_PRESENT) !== 0) {
       this.statsData.duplicatesReceived++;
+      // A duplicate means the sender missed our report of it: report its range first again.
+      if (offset > 0) this.noteTrigger(seq);
       return undefined;
     }
     // The payload is a view into the engine's packet buffer: keep a copy.
@@ -524,8 +539,7 @@ export class ArqChannel {
     if (offset >= this.recvSpan) this.recvSpan = offset + 1;
     if (offset > 0) {
       this.statsData.outOfOrderReceived++;
-      this.latestOutOfOrderSeq = seq;
-      this.hasLatestOutOfOrder = true;
+      this.noteTrigger(seq);
       return undefined;
     }
     return this.drainInOrder();
@@ -539,21 +553,20 @@ export class ArqChannel {
     let count = 0;
     const span = this.recvSpan;
     // RFC 2018: the first block holds the newest arrival, so the sender learns of it even when
-    // there are more holes than blocks; the rest report the lowest ranges, which matter most.
-    let firstStart = -1;
-    if (this.hasLatestOutOfOrder) {
-      const latest = (this.latestOutOfOrderSeq - this.rcvNext) >>> 0;
-      if (latest > 0 && latest < span && this.recvPresent(latest)) {
-        let start = latest;
-        while (start > 1 && this.recvPresent(start - 1)) start--;
-        let end = latest + 1;
-        while (end < span && this.recvPresent(end)) end++;
-        blocks[0] = start;
-        blocks[1] = end;
-        count = 1;
-        firstStart = start;
-      }
+    // there are more holes than blocks.
+    for (let i = 0; i < this.recentTriggerCount; i++) {
+      const trigger = (this.recentTriggers[i]! - this.rcvNext) >>> 0;
+      if (trigger === 0 || trigger >= span || !this.recvPresent(trigger)) continue;
+      let start = trigger;
+      while (start > 1 && this.recvPresent(start - 1)) start--;
+      if (this.hasBlockStartingAt(count, start)) continue;
+      let end = trigger + 1;
+      while (end < span && this.recvPresent(end)) end++;
+      blocks[2 * count] = start;
+      blocks[2 * count + 1] = end;
+      count++;
     }
+    const reported = count;
     let offset = 1;
     while (offset < span && count < ARQ_MAX_SACK_BLOCKS) {
       if (!this.recvPresent(offset)) {
@@ -562,7 +575,7 @@ export class ArqChannel {
       }
       const start = offset;
       while (offset < span && this.recvPresent(offset)) offset++;
-      if (start !== firstStart) {
+      if (!this.hasBlockStartingAt(reported, start)) {
         blocks[2 * count] = start;
         blocks[2 * count + 1] = offset;
         count++;
@@ -648,8 +661,11 @@ export class ArqChannel {
     while (this.transmissions.size > 0) {
       const slot = this.liveHeadSlot();
       if (slot >= 0) {
-        const reordered = this.transmissions.peek(1) + REORDER_THRESHOLD_SEGMENTS <= this.highestDeliveredTxId;
-        const timedOut = this.transmissions.peek(2) + this.rto <= now;
+        const sentAt = this.transmissions.peek(2);
+        const reordered =
+          this.transmissions.peek(1) + REORDER_THRESHOLD_SEGMENTS <= this.highestDeliveredTxId &&
+          sentAt + this.reorderDelayMs() <= now;
+        const timedOut = sentAt + this.rto <= now;
         if (!reordered && !timedOut) break;
         if (!reordered) expired = true;
         this.sendFlags[slot] = this.sendFlags[slot]! | SENT_LOST;
@@ -662,6 +678,11 @@ export class ArqChannel {
       this.rto = Math.min(this.rto * 2, this.maxRtoMs);
       this.timeouts++;
     }
+  }
+
+  /** How long after its transmission a segment overtaken by later ones may still arrive. */
+  private reorderDelayMs(): number {
+    return this.srtt === undefined ? 0 : this.srtt * (1 + REORDER_WINDOW_RTT_FRACTION);
   }
 
   private updateRtt(sampleMs: number): void {
@@ -678,6 +699,19 @@ export class ArqChannel {
   }
 
   // ---- receiver internals
+
+  private noteTrigger(seq: number): void {
+    if (this.recentTriggerCount > 0 && this.recentTriggers[0] === seq) return;
+    this.recentTriggers.copyWithin(1, 0, RECENT_SACK_TRIGGERS - 1);
+    this.recentTriggers[0] = seq;
+    if (this.recentTriggerCount < RECENT_SACK_TRIGGERS) this.recentTriggerCount++;
+  }
+
+  /** Whether one of the first `count` blocks being built starts at `start`. */
+  private hasBlockStartingAt(count: number, start: number): boolean {
+    for (let i = 0; i < count; i++) if (this.blockScratch[2 * i] === start) return true;
+    return false;
+  }
 
   private recvPresent(offset: number): boolean {
     return (this.recvFlags[(this.recvHead + offset) % this.recvCapacity]! & RECV_PRESENT) !== 0;

@@ -88,14 +88,16 @@ export class LinkMeasurement {
   expireProbes(now: number): void {
     const timeout = this.lossTimeoutMs();
     for (const [seq, sentAt] of this.pending) {
-      if (now - sentAt < timeout) break;
+      // Same expression as nextDeadline(): `now - sentAt < timeout` can disagree by a rounding step
+      // and leave a deadline that never fires.
+      if (now < sentAt + timeout) break;
       this.pending.delete(seq);
       this.loss.record(true);
     }
   }
 
   isDead(now: number): boolean {
-    return now - this.lastReceivedAt >= this.timers.linkTimeoutMs;
+    return now >= this.lastReceivedAt + this.timers.linkTimeoutMs;
   }
 
   nextDeadline(): number {

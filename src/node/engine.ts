@@ -350,10 +350,12 @@ export class NodeEngine implements EngineIo {
         return;
       case "reset": {
         const link = path.link;
-        if (link && header.source === link.peer && this.links.get(link.peer) === link) {
-          this.log.info({ peer: link.peer }, "peer has no link with us (it restarted?); saying hello again");
-          link.state = { kind: "hello_sent", since: this.now, lastHelloAt: this.now };
-          this.sendHello(link, this.now);
+        if (link && header.source === link.peer && this.links.get(link.peer) === link && link.state.kind === "up") {
+          // The peer lost the link (it restarted, or timed us out): what was in flight is gone, so
+          // this is a real link_down; reconnect at once.
+          this.linkDown(link, "peer has no link with us (it restarted or timed us out)", this.now);
+          const known = this.known.get(link.peer);
+          if (known) known.retryAt = this.now;
         }
         return;
       }
@@ -363,8 +365,10 @@ export class NodeEngine implements EngineIo {
     const link = this.linkOf(path, header);
     if (!link) {
       this.drop("no_link");
-      // The sender believes in a link we do not have (we restarted, or timed it out): tell it.
-      if (header.source !== 0 && message.type !== "goodbye") this.sendLink(path, header.source, { type: "reset" });
+      // The sender believes in a link we do not have (we restarted, or timed it out): tell it. Not
+      // while our own hello to it is pending: the hello exchange settles that case.
+      const pending = path.link !== undefined && path.link.peer === header.source && this.links.get(header.source) === path.link;
+      if (header.source !== 0 && message.type !== "goodbye" && !pending) this.sendLink(path, header.source, { type: "reset" });
       return;
     }
     link.measurement.lastReceivedAt = this.now;

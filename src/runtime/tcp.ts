@@ -150,7 +150,9 @@ class Connection {
     };
     this.onData = (chunk) => {
       if (this.closedByEngine || this.reported) return;
-      const error = this.reassembler.push(chunk, this.deliver);
+      // A plain Uint8Array view: messages reach the program as Uint8Array whatever the transport.
+      const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      const error = this.reassembler.push(bytes, this.deliver);
       if (error !== undefined) transport.fail(this, `invalid frame on tcp stream: ${error}`);
     };
   }

@@ -97,7 +97,8 @@ export class UdpTransport implements Transport {
       bump(this.counters, "empty_datagram");
       return;
     }
-    sink.receive(pathId, message);
+    // A plain Uint8Array view: messages reach the program as Uint8Array whatever the transport.
+    sink.receive(pathId, new Uint8Array(message.buffer, message.byteOffset, message.byteLength));
   };
 
   private remember(pathId: PathId, host: string, port: number): void {

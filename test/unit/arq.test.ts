@@ -426,10 +426,15 @@ describe("arq: exact wire output", () => {
     assert.deepEqual(sent.map((s) => u32(s, 0)), [0, 1, 2, 3, 4]);
     // Only segment 2 arrived: 0 and 1 may still be on their way (reordering), nothing is resent.
     a.onAck(20, ackBytes(0, 1024, [[2, 3]]));
+    assert.equal(a.srttMs, 20);
     assert.equal(a.pollSegment(20), undefined);
-    // Segment 4, sent three after 1, arrived: 0 and 1 are lost; 3 is not yet.
-    a.onAck(21, ackBytes(0, 1024, [[4, 5], [2, 3]]));
-    assert.deepEqual(drainSegments(a, 21).map((s) => u32(s, 0)), [0, 1]);
+    assert.equal(a.nextDeadline(), 20 + 4 * 10, "only the RTO is pending");
+    // Segment 4, sent three after 1, arrived: 0 and 1 are lost once they had 1.25 × SRTT to arrive.
+    a.onAck(20, ackBytes(0, 1024, [[4, 5], [2, 3]]));
+    assert.equal(a.pollSegment(20), undefined);
+    assert.equal(a.nextDeadline(), 25);
+    assert.equal(a.pollSegment(24.9), undefined);
+    assert.deepEqual(drainSegments(a, 25).map((s) => u32(s, 0)), [0, 1], "3 was sent too recently to be lost");
     assert.equal(a.stats.retransmits, 2);
     assert.equal(a.queuedBytes, 3 * 6, "SACKed segments are released");
   });
@@ -476,13 +481,23 @@ describe("arq: exact wire output", () => {
     assert.deepEqual(parseAck(b.pollAck()!), { cumulative: 1, window: 16, blocks: [[16, 17]] });
   });
 
-  test("reports the newest out-of-order range first, then the lowest, at most 8", () => {
+  test("reports the 3 newest out-of-order ranges first, then the lowest, at most 8", () => {
     const b = new ArqChannel(config({ receiveWindowSegments: 64 }));
     for (let seq = 2; seq <= 40; seq += 2) b.onSegment(0, segmentBytes(seq, 1, []));
     b.onSegment(0, segmentBytes(31, 1, []));
     const ack = parseAck(b.pollAck()!);
     assert.equal(ack.cumulative, 0);
-    assert.deepEqual(ack.blocks, [[30, 33], [2, 3], [4, 5], [6, 7], [8, 9], [10, 11], [12, 13], [14, 15]]);
+    assert.deepEqual(ack.blocks, [[30, 33], [40, 41], [38, 39], [2, 3], [4, 5], [6, 7], [8, 9], [10, 11]]);
+    // A duplicate means the sender missed our report: its range goes first again.
+    b.onSegment(0, segmentBytes(20, 1, []));
+    assert.equal(b.stats.duplicatesReceived, 1);
+    assert.deepEqual(parseAck(b.pollAck()!).blocks.slice(0, 4), [[20, 21], [30, 33], [40, 41], [2, 3]]);
+    // Once the hole below is filled, the cumulative ack covers the first range.
+    b.onSegment(0, segmentBytes(0, 1, []));
+    b.onSegment(0, segmentBytes(1, 1, []));
+    const after = parseAck(b.pollAck()!);
+    assert.equal(after.cumulative, 3);
+    assert.deepEqual(after.blocks.slice(0, 4), [[20, 21], [30, 33], [40, 41], [4, 5]]);
   });
 
   test("a message over 4 MiB is dropped with an error and the stream goes on", () => {

@@ -1,0 +1,94 @@
+/**
+ * What the `link` benchmark's orchestrator (link.ts) and its peer processes (link-peer.ts) say to
+ * each other over the IPC channel of `child_process.fork`. The orchestrator never touches the
+ * network itself: each measured configuration runs in two fresh peer processes, a server (the
+ * far side: sink and echo) and a client (the near side: connects, sends, pings).
+ */
+
+/** Which stack a peer process runs. */
+export type PeerMode = "raw_net" | "raw_dgram" | "skein_tcp" | "skein_udp";
+export type PeerRole = "server" | "client";
+
+export interface PeerSpec {
+  mode: PeerMode;
+  role: PeerRole;
+  /** skein_udp only: the node's udpMtu. */
+  udpMtu?: number;
+}
+
+/** First byte of every payload: what the receiver does with it. */
+export const KIND_SINK = 0;
+export const KIND_ECHO = 1;
+
+export type PeerCommand =
+  /** Client: connect to the server and time it until the first 1 KiB echo returns. */
+  | { cmd: "connect"; address: string }
+  /** Zero the receive counters. */
+  | { cmd: "reset" }
+  /** Server: after the first message, let `warmupMs` pass, then count for `durationMs`. */
+  | { cmd: "measure"; warmupMs: number; durationMs: number }
+  /** Client: send `size`-byte sink messages until `durationMs` passed or `stop` arrives. */
+  | { cmd: "stream"; size: number; durationMs: number }
+  | { cmd: "stop" }
+  /** Server: wait until `messages` were received, or nothing arrived for `settleMs`. */
+  | { cmd: "wait_received"; messages: number; settleMs: number; timeoutMs: number }
+  /** Client: `warmup` then `count` ping-pongs of `size` bytes, one outstanding. */
+  | { cmd: "echo"; size: number; count: number; warmup: number }
+  | { cmd: "memory" }
+  | { cmd: "diagnostics" }
+  | { cmd: "close" };
+
+export interface ReadyMessage {
+  type: "ready";
+  /** Server: the address a client connects to (a skein address or HOST:PORT). */
+  address: string;
+}
+
+export interface ReplyMessage {
+  type: "reply";
+  id: number;
+  ok: boolean;
+  result?: unknown;
+  error?: string;
+}
+
+export interface RequestMessage {
+  id: number;
+  command: PeerCommand;
+}
+
+export interface MeasureResult {
+  bytes: number;
+  messages: number;
+  seconds: number;
+}
+
+export interface StreamResult {
+  messages: number;
+  bytes: number;
+  seconds: number;
+}
+
+export interface ReceivedResult {
+  messages: number;
+  bytes: number;
+}
+
+export interface EchoResult {
+  /** Round-trip times in microseconds. */
+  p50: number;
+  p90: number;
+  p99: number;
+  min: number;
+  max: number;
+  mean: number;
+  count: number;
+}
+
+export interface MemoryResult {
+  /** Bytes, now. */
+  rss: number;
+  /** Bytes, the process's peak (process.resourceUsage().maxRSS). */
+  maxRss: number;
+  heapUsed: number;
+}
