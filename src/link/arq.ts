@@ -256,6 +256,7 @@ export class ArqChannel {
   private srtt: number | undefined;
   private rttvar = 0;
   private timeouts = 0;
+  private lastBackoffAt = -Infinity;
   // Per-ack scratch, kept as fields so that processing an ack allocates nothing.
   private readonly blockScratch = new Uint32Array(ARQ_MAX_SACK_BLOCKS * 2);
   private sampleTxId = -1;
@@ -657,7 +658,7 @@ export class ArqChannel {
   }
 
   private detectLosses(now: number): void {
-    let expired = false;
+    let backOff = false;
     while (this.transmissions.size > 0) {
       const slot = this.liveHeadSlot();
       if (slot >= 0) {
@@ -667,15 +668,18 @@ export class ArqChannel {
           sentAt + this.reorderDelayMs() <= now;
         const timedOut = sentAt + this.rto <= now;
         if (!reordered && !timedOut) break;
-        if (!reordered) expired = true;
+        // RFC 6298 5.5 backs off once per expiry. Segments sent before the last backoff belong to
+        // the episode that caused it; only a segment sent since (a retransmission, or new data)
+        // expiring shows that the longer timeout is still too short.
+        if (!reordered && sentAt >= this.lastBackoffAt) backOff = true;
         this.sendFlags[slot] = this.sendFlags[slot]! | SENT_LOST;
         this.lostQueue.push(this.transmissions.peek(0));
       }
       this.transmissions.shift();
     }
-    if (expired) {
-      // RFC 6298 5.5: back off once per expiry event, however many segments it caught.
+    if (backOff) {
       this.rto = Math.min(this.rto * 2, this.maxRtoMs);
+      this.lastBackoffAt = now;
       this.timeouts++;
     }
   }

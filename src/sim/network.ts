@@ -30,11 +30,13 @@ export interface NetworkOptions {
   jitter?: JitterModel;
   /** Keep packets of one direction of a pair in order despite jitter (default true). */
   fifo?: boolean;
+  /** Probability that a delivered packet arrives twice (the copy with its own delay), 0..1. */
+  duplicate?: number;
 }
 
 export type DropReason = "loss" | "partition" | "link_down";
 
-export type Decision = { kind: "deliver"; delayMs: number } | { kind: "drop"; reason: DropReason };
+export type Decision = { kind: "deliver"; delayMs: number; duplicateDelayMs: number | undefined } | { kind: "drop"; reason: DropReason };
 
 export class SimNetwork {
   private readonly n: number;
@@ -45,6 +47,7 @@ export class SimNetwork {
   private loss: number;
   private jitter: JitterModel;
   private readonly fifo: boolean;
+  private readonly duplicate: number;
   private readonly linkLoss = new Map<number, number>();
   private readonly blocked = new Set<number>();
   /** Active partitions: handle → group index per node (index 0 unused; -1 = not listed). */
@@ -65,6 +68,7 @@ export class SimNetwork {
     this.loss = checkProbability(options.loss ?? 0, "loss");
     this.jitter = options.jitter ?? { kind: "none" };
     this.fifo = options.fifo ?? true;
+    this.duplicate = checkProbability(options.duplicate ?? 0, "duplicate");
   }
 
   get size(): number {
@@ -101,7 +105,9 @@ export class SimNetwork {
       if (now + delay < earliest) delay = earliest - now;
       this.lastArrival[index] = now + delay;
     }
-    return { kind: "deliver", delayMs: delay };
+    let duplicateDelayMs: number | undefined;
+    if (this.duplicate > 0 && this.rng.nextFloat() < this.duplicate) duplicateDelayMs = Math.max(0, base + this.drawJitter(base));
+    return { kind: "deliver", delayMs: delay, duplicateDelayMs };
   }
 
   private drawJitter(baseMs: number): number {

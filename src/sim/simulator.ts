@@ -607,6 +607,9 @@ export class Simulator<E extends SimEngine = NodeEngine> {
         }
         // A copy: the engine may reuse its buffer once the call returns.
         this.queue.push(this.current + decision.delayMs, { kind: "deliver", to, from: node.id, packet: output.packet.slice() });
+        if (decision.duplicateDelayMs !== undefined) {
+          this.queue.push(this.current + decision.duplicateDelayMs, { kind: "deliver", to, from: node.id, packet: output.packet.slice() });
+        }
         return;
       }
       case "event": {

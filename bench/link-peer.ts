@@ -1,0 +1,648 @@
+/**
+ * One side of a `link` benchmark measurement, run as its own process by link.ts:
+ *
+ *   node dist/bench/link-peer.js '{"mode":"skein_tcp","role":"server"}'
+ *
+ * It speaks to the orchestrator over the fork IPC channel (link-protocol.ts): a server announces
+ * its address with a `ready` message, then both sides answer commands. Every payload's first
+ * byte says what it is for: KIND_SINK (count it) or KIND_ECHO (the server sends it straight back,
+ * the client takes it as the answer to its ping).
+ *
+ * Four stacks, same workloads:
+ *  - raw_net: a 4-byte big-endian length + payload on one node:net socket (the bar to beat);
+ *  - raw_dgram: one payload per node:dgram datagram, no reliability (UDP baseline, loses data);
+ *  - skein_tcp / skein_udp: two skein nodes, `send(…, { reliable: true })` and `messages()`.
+ *
+ * skein is imported lazily so that the raw baselines' memory figures do not include it. The
+ * process exits by itself once the orchestrator disconnects.
+ */
+import dgram from "node:dgram";
+import net from "node:net";
+import { once } from "node:events";
+import type { SkeinNode } from "../src/index.js";
+import {
+  type EchoResult,
+  KIND_ECHO,
+  type MeasureResult,
+  type MemoryResult,
+  type PeerCommand,
+  type PeerSpec,
+  type ReceivedResult,
+  type ReplyMessage,
+  type RequestMessage,
+  type StreamResult,
+} from "./link-protocol.js";
+
+/** Datagrams handed to a raw dgram socket whose send callback has not run yet, at most. */
+const DGRAM_MAX_OUTSTANDING = 64;
+/** Kernel buffers for raw dgram sockets: the same as skein's UdpTransport asks for. */
+const DGRAM_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+/** How long the process may take to exit once the orchestrator let go of it. */
+const EXIT_GRACE_MS = 5_000;
+
+type Deliver = (data: Uint8Array) => void;
+
+/** What the workloads need from a stack. */
+interface Endpoint {
+  /** Whatever `sendPrepared` wants for `data` (raw_net: the framed bytes, built once). */
+  prepare(data: Uint8Array): Uint8Array;
+  /** Sends to the peer; a promise when the caller must wait (congestion, or the API says so). */
+  sendPrepared(prepared: Uint8Array): Promise<void> | undefined;
+  /** Sends `data` back to whoever sent the last message (server echo). */
+  reply(data: Uint8Array): void;
+  /** Sends `prepared` in a tight loop, as fast as the stack takes it, until `done()`. Returns the count. */
+  stream(prepared: Uint8Array, done: () => boolean): Promise<number>;
+  diagnostics(): unknown;
+  close(): Promise<void>;
+}
+
+// ─── raw node:net ─────────────────────────────────────────────────────────────────────────────
+
+/** Cuts a stream of (u32 length, payload) records into payloads; copies only records that straddle chunks. */
+class LengthPrefixReader {
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+  /** Size of the straddling record, header included; -1 while its header is incomplete. */
+  private need = -1;
+
+  constructor(private readonly deliver: Deliver) {}
+
+  push(input: Buffer): void {
+    let chunk = input;
+    let offset = 0;
+    if (this.partBytes > 0) {
+      if (this.need < 0) {
+        chunk = Buffer.concat([...this.parts, chunk]);
+        this.parts = [];
+        this.partBytes = 0;
+      } else {
+        const missing = this.need - this.partBytes;
+        if (chunk.length < missing) {
+          this.parts.push(chunk);
+          this.partBytes += chunk.length;
+          return;
+        }
+        this.parts.push(chunk.subarray(0, missing));
+        const record = Buffer.concat(this.parts, this.need);
+        this.parts = [];
+        this.partBytes = 0;
+        this.deliver(record.subarray(4));
+        offset = missing;
+      }
+    }
+    const length = chunk.length;
+    while (length - offset >= 4) {
+      const end = offset + 4 + chunk.readUInt32BE(offset);
+      if (end > length) break;
+      this.deliver(chunk.subarray(offset + 4, end));
+      offset = end;
+    }
+    if (offset < length) {
+      const rest = chunk.subarray(offset);
+      this.parts = [rest];
+      this.partBytes = rest.length;
+      this.need = rest.length >= 4 ? 4 + rest.readUInt32BE(0) : -1;
+    }
+  }
+}
+
+class RawNetEndpoint implements Endpoint {
+  private drainWaiter: Promise<void> | undefined;
+
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly server: net.Server | undefined,
+  ) {}
+
+  private static attach(socket: net.Socket, deliver: Deliver): void {
+    socket.setNoDelay(true);
+    const reader = new LengthPrefixReader(deliver);
+    socket.on("data", (chunk: Buffer) => reader.push(chunk));
+    socket.on("error", () => {});
+  }
+
+  static async listen(deliver: Deliver, connected: (endpoint: RawNetEndpoint) => void): Promise<{ server: net.Server; address: string }> {
+    let taken = false;
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      if (taken) {
+        socket.destroy();
+        return;
+      }
+      taken = true;
+      RawNetEndpoint.attach(socket, deliver);
+      connected(new RawNetEndpoint(socket, server));
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const port = (server.address() as net.AddressInfo).port;
+    return { server, address: `127.0.0.1:${port}` };
+  }
+
+  static async connect(address: string, deliver: Deliver): Promise<RawNetEndpoint> {
+    const [host, port] = splitHostPort(address);
+    const socket = net.connect({ host, port, noDelay: true });
+    RawNetEndpoint.attach(socket, deliver);
+    await once(socket, "connect");
+    return new RawNetEndpoint(socket, undefined);
+  }
+
+  prepare(data: Uint8Array): Uint8Array {
+    const frame = Buffer.allocUnsafe(4 + data.byteLength);
+    frame.writeUInt32BE(data.byteLength, 0);
+    frame.set(data, 4);
+    return frame;
+  }
+
+  private drained(): Promise<void> {
+    this.drainWaiter ??= once(this.socket, "drain").then(() => {
+      this.drainWaiter = undefined;
+    });
+    return this.drainWaiter;
+  }
+
+  sendPrepared(prepared: Uint8Array): Promise<void> | undefined {
+    return this.socket.write(prepared) ? undefined : this.drained();
+  }
+
+  reply(data: Uint8Array): void {
+    this.socket.write(this.prepare(data));
+  }
+
+  async stream(prepared: Uint8Array, done: () => boolean): Promise<number> {
+    const socket = this.socket;
+    let count = 0;
+    while (!done()) {
+      count++;
+      if (!socket.write(prepared)) await this.drained();
+    }
+    return count;
+  }
+
+  diagnostics(): unknown {
+    return { bytesWritten: this.socket.bytesWritten, bytesRead: this.socket.bytesRead };
+  }
+
+  async close(): Promise<void> {
+    const closed = this.socket.destroyed ? Promise.resolve() : once(this.socket, "close").then(() => undefined);
+    this.socket.end();
+    await withTimeout(closed, 2_000).catch(() => this.socket.destroy());
+    if (this.server !== undefined) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+  }
+}
+
+// ─── raw node:dgram ───────────────────────────────────────────────────────────────────────────
+
+class RawDgramEndpoint implements Endpoint {
+  private outstanding = 0;
+  private wake: (() => void) | undefined;
+  private peerPort = 0;
+  private peerHost = "";
+  sendErrors = 0;
+
+  private constructor(
+    private readonly socket: dgram.Socket,
+    private readonly connected: boolean,
+  ) {}
+
+  private static async bind(deliver: Deliver, onSender?: (endpoint: RawDgramEndpoint, rinfo: dgram.RemoteInfo) => void): Promise<RawDgramEndpoint> {
+    const socket = dgram.createSocket({ type: "udp4", recvBufferSize: DGRAM_SOCKET_BUFFER_BYTES, sendBufferSize: DGRAM_SOCKET_BUFFER_BYTES });
+    socket.on("error", () => {});
+    socket.bind(0, "127.0.0.1");
+    await once(socket, "listening");
+    const endpoint = new RawDgramEndpoint(socket, onSender === undefined);
+    socket.on("message", (message: Buffer, rinfo: dgram.RemoteInfo) => {
+      if (onSender !== undefined) onSender(endpoint, rinfo);
+      deliver(message);
+    });
+    return endpoint;
+  }
+
+  static async listen(deliver: Deliver): Promise<{ endpoint: RawDgramEndpoint; address: string }> {
+    const endpoint = await RawDgramEndpoint.bind(deliver, (self, rinfo) => {
+      self.peerPort = rinfo.port;
+      self.peerHost = rinfo.address;
+    });
+    return { endpoint, address: `127.0.0.1:${endpoint.socket.address().port}` };
+  }
+
+  /** A connected socket: the efficient way to talk to one peer (no address per send). */
+  static async connect(address: string, deliver: Deliver): Promise<RawDgramEndpoint> {
+    const [host, port] = splitHostPort(address);
+    const endpoint = await RawDgramEndpoint.bind(deliver);
+    endpoint.socket.connect(port, host);
+    await once(endpoint.socket, "connect");
+    return endpoint;
+  }
+
+  private readonly afterSend = (error: Error | null): void => {
+    this.outstanding--;
+    if (error) this.sendErrors++;
+    const wake = this.wake;
+    if (wake !== undefined) {
+      this.wake = undefined;
+      wake();
+    }
+  };
+
+  prepare(data: Uint8Array): Uint8Array {
+    return data;
+  }
+
+  sendPrepared(prepared: Uint8Array): Promise<void> | undefined {
+    this.outstanding++;
+    if (this.connected) this.socket.send(prepared, this.afterSend);
+    else this.socket.send(prepared, this.peerPort, this.peerHost, this.afterSend);
+    return undefined;
+  }
+
+  reply(data: Uint8Array): void {
+    this.sendPrepared(data);
+  }
+
+  async stream(prepared: Uint8Array, done: () => boolean): Promise<number> {
+    let count = 0;
+    while (!done()) {
+      if (this.outstanding >= DGRAM_MAX_OUTSTANDING) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      this.sendPrepared(prepared);
+      count++;
+    }
+    while (this.outstanding > 0) await new Promise<void>((resolve) => (this.wake = resolve));
+    return count;
+  }
+
+  diagnostics(): unknown {
+    return { sendErrors: this.sendErrors, recvBuffer: this.socket.getRecvBufferSize() };
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+  }
+}
+
+// ─── skein ────────────────────────────────────────────────────────────────────────────────────
+
+const RELIABLE = { reliable: true } as const;
+const SERVER_ID = 1;
+const CLIENT_ID = 2;
+
+class SkeinEndpoint implements Endpoint {
+  private peer: number;
+
+  private constructor(
+    private readonly node: SkeinNode,
+    peer: number,
+    deliver: Deliver,
+  ) {
+    this.peer = peer;
+    void (async () => {
+      for await (const message of node.messages()) {
+        this.peer = message.from;
+        deliver(message.data);
+      }
+    })();
+  }
+
+  private static options(spec: PeerSpec, nodeId: number, seeds: string[]) {
+    const transport = spec.mode === "skein_tcp" ? { tcpPort: 0 } : { udpPort: 0, udpMtu: spec.udpMtu };
+    return { nodeId, ...transport, seeds, logLevel: "warn" as const };
+  }
+
+  static async listen(spec: PeerSpec, deliver: Deliver): Promise<{ endpoint: SkeinEndpoint; address: string }> {
+    const { createNode } = await import("../src/index.js");
+    const node = await createNode(SkeinEndpoint.options(spec, SERVER_ID, []));
+    return { endpoint: new SkeinEndpoint(node, CLIENT_ID, deliver), address: node.addresses[0]! };
+  }
+
+  /** Loads skein before the clock starts: the timed part is createNode + link up + first echo. */
+  static async load(): Promise<typeof import("../src/index.js")> {
+    return import("../src/index.js");
+  }
+
+  static async connect(skein: typeof import("../src/index.js"), spec: PeerSpec, address: string, deliver: Deliver): Promise<SkeinEndpoint> {
+    const node = await skein.createNode(SkeinEndpoint.options(spec, CLIENT_ID, [`${SERVER_ID}@${address}`]));
+    const endpoint = new SkeinEndpoint(node, SERVER_ID, deliver);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no link to ${SERVER_ID}@${address} within 10 s`)), 10_000);
+      const done = (): void => {
+        clearTimeout(timer);
+        off();
+        resolve();
+      };
+      const off = node.on("link_up", (event) => {
+        if (event.peer === SERVER_ID) done();
+      });
+      if (node.neighbours().some((n) => n.id === SERVER_ID && n.state === "up")) done();
+    });
+    return endpoint;
+  }
+
+  prepare(data: Uint8Array): Uint8Array {
+    return data;
+  }
+
+  sendPrepared(prepared: Uint8Array): Promise<void> {
+    return this.node.send(this.peer, prepared, RELIABLE);
+  }
+
+  reply(data: Uint8Array): void {
+    this.node.send(this.peer, data, RELIABLE).catch((error: unknown) => {
+      process.stderr.write(`link-peer: echo reply failed: ${String(error)}\n`);
+    });
+  }
+
+  async stream(prepared: Uint8Array, done: () => boolean): Promise<number> {
+    const node = this.node;
+    const peer = this.peer;
+    let count = 0;
+    // What a program would write: await every send (it resolves at once unless the link is congested).
+    while (!done()) {
+      await node.send(peer, prepared, RELIABLE);
+      count++;
+    }
+    return count;
+  }
+
+  diagnostics(): unknown {
+    const stats = this.node.stats();
+    const runtime = (this.node as { runtimeCounters?: () => Map<string, number> }).runtimeCounters?.();
+    return {
+      framesIn: stats.framesIn,
+      framesOut: stats.framesOut,
+      bytesIn: stats.bytesIn,
+      bytesOut: stats.bytesOut,
+      dropped: stats.dropped,
+      runtime: runtime === undefined ? undefined : Object.fromEntries(runtime),
+      neighbours: this.node.neighbours().map((n) => ({ id: n.id, state: n.state, srttMs: n.srttMs, loss: n.loss })),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.node.close();
+  }
+}
+
+// ─── the harness ──────────────────────────────────────────────────────────────────────────────
+
+function splitHostPort(address: string): [string, number] {
+  const at = address.lastIndexOf(":");
+  return [address.slice(0, at), Number(address.slice(at + 1))];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what = "operation"): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index]!;
+}
+
+class Peer {
+  private endpoint: Endpoint | undefined;
+  private endpointReady: Promise<Endpoint>;
+  private resolveEndpoint!: (endpoint: Endpoint) => void;
+  private received = 0;
+  private receivedBytes = 0;
+  private firstWaiter: (() => void) | undefined;
+  private echoWaiter: (() => void) | undefined;
+  private stopping = false;
+  private closed = false;
+
+  constructor(private readonly spec: PeerSpec) {
+    this.endpointReady = new Promise((resolve) => (this.resolveEndpoint = resolve));
+  }
+
+  /** Every message of every stack lands here. */
+  readonly deliver: Deliver = (data) => {
+    this.received++;
+    this.receivedBytes += data.byteLength;
+    if (this.firstWaiter !== undefined) {
+      const waiter = this.firstWaiter;
+      this.firstWaiter = undefined;
+      waiter();
+    }
+    if (data[0] === KIND_ECHO) {
+      if (this.spec.role === "server") this.endpoint?.reply(data);
+      else if (this.echoWaiter !== undefined) {
+        const waiter = this.echoWaiter;
+        this.echoWaiter = undefined;
+        waiter();
+      }
+    }
+  };
+
+  private setEndpoint(endpoint: Endpoint): void {
+    this.endpoint = endpoint;
+    this.resolveEndpoint(endpoint);
+  }
+
+  /** Server: starts listening; returns the address to announce. */
+  async listen(): Promise<string> {
+    switch (this.spec.mode) {
+      case "raw_net": {
+        const { address } = await RawNetEndpoint.listen(this.deliver, (endpoint) => this.setEndpoint(endpoint));
+        return address;
+      }
+      case "raw_dgram": {
+        const { endpoint, address } = await RawDgramEndpoint.listen(this.deliver);
+        this.setEndpoint(endpoint);
+        return address;
+      }
+      case "skein_tcp":
+      case "skein_udp": {
+        const { endpoint, address } = await SkeinEndpoint.listen(this.spec, this.deliver);
+        this.setEndpoint(endpoint);
+        return address;
+      }
+    }
+  }
+
+  private async pingOnce(prepared: Uint8Array): Promise<void> {
+    const answered = new Promise<void>((resolve) => (this.echoWaiter = resolve));
+    const sent = this.endpoint!.sendPrepared(prepared);
+    if (sent !== undefined) await sent;
+    await answered;
+  }
+
+  private async connect(address: string): Promise<{ ms: number }> {
+    const payload = new Uint8Array(1024);
+    payload[0] = KIND_ECHO;
+    const skein = this.spec.mode === "skein_tcp" || this.spec.mode === "skein_udp" ? await SkeinEndpoint.load() : undefined;
+    const start = performance.now();
+    let endpoint: Endpoint;
+    switch (this.spec.mode) {
+      case "raw_net":
+        endpoint = await RawNetEndpoint.connect(address, this.deliver);
+        break;
+      case "raw_dgram":
+        endpoint = await RawDgramEndpoint.connect(address, this.deliver);
+        break;
+      default:
+        endpoint = await SkeinEndpoint.connect(skein!, this.spec, address, this.deliver);
+    }
+    this.setEndpoint(endpoint);
+    await this.pingOnce(endpoint.prepare(payload));
+    return { ms: performance.now() - start };
+  }
+
+  private async measure(warmupMs: number, durationMs: number): Promise<MeasureResult> {
+    await withTimeout(new Promise<void>((resolve) => (this.firstWaiter = resolve)), 15_000, "waiting for the first message");
+    await sleep(warmupMs);
+    const start = performance.now();
+    const bytes0 = this.receivedBytes;
+    const messages0 = this.received;
+    await sleep(durationMs);
+    const seconds = (performance.now() - start) / 1000;
+    return { bytes: this.receivedBytes - bytes0, messages: this.received - messages0, seconds };
+  }
+
+  private async stream(size: number, durationMs: number): Promise<StreamResult> {
+    const endpoint = await this.endpointReady;
+    const payload = new Uint8Array(size);
+    const prepared = endpoint.prepare(payload);
+    this.stopping = false;
+    const start = performance.now();
+    const deadline = start + durationMs;
+    const count = await endpoint.stream(prepared, () => this.stopping || performance.now() >= deadline);
+    return { messages: count, bytes: count * size, seconds: (performance.now() - start) / 1000 };
+  }
+
+  private async waitReceived(messages: number, settleMs: number, timeoutMs: number): Promise<ReceivedResult> {
+    const deadline = performance.now() + timeoutMs;
+    let last = -1;
+    let lastChange = performance.now();
+    while (this.received < messages && performance.now() < deadline) {
+      if (this.received !== last) {
+        last = this.received;
+        lastChange = performance.now();
+      } else if (performance.now() - lastChange >= settleMs) {
+        break;
+      }
+      await sleep(5);
+    }
+    return { messages: this.received, bytes: this.receivedBytes };
+  }
+
+  private async echo(size: number, count: number, warmup: number): Promise<EchoResult> {
+    const endpoint = await this.endpointReady;
+    const payload = new Uint8Array(size);
+    payload[0] = KIND_ECHO;
+    const prepared = endpoint.prepare(payload);
+    const samples = new Float64Array(count);
+    for (let i = 0; i < warmup + count; i++) {
+      const start = performance.now();
+      await this.pingOnce(prepared);
+      if (i >= warmup) samples[i - warmup] = (performance.now() - start) * 1000;
+    }
+    let sum = 0;
+    for (const sample of samples) sum += sample;
+    samples.sort();
+    return {
+      p50: percentile(samples, 50),
+      p90: percentile(samples, 90),
+      p99: percentile(samples, 99),
+      min: samples[0] ?? NaN,
+      max: samples[samples.length - 1] ?? NaN,
+      mean: sum / Math.max(1, samples.length),
+      count,
+    };
+  }
+
+  private memory(): MemoryResult {
+    return { rss: process.memoryUsage().rss, maxRss: process.resourceUsage().maxRSS * 1024, heapUsed: process.memoryUsage().heapUsed };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopping = true;
+    await this.endpoint?.close();
+  }
+
+  async run(command: PeerCommand): Promise<unknown> {
+    switch (command.cmd) {
+      case "connect":
+        return this.connect(command.address);
+      case "reset":
+        this.received = 0;
+        this.receivedBytes = 0;
+        return {};
+      case "measure":
+        return this.measure(command.warmupMs, command.durationMs);
+      case "stream":
+        return this.stream(command.size, command.durationMs);
+      case "stop":
+        this.stopping = true;
+        return {};
+      case "wait_received":
+        return this.waitReceived(command.messages, command.settleMs, command.timeoutMs);
+      case "echo":
+        return this.echo(command.size, command.count, command.warmup);
+      case "memory":
+        return this.memory();
+      case "diagnostics":
+        return this.endpoint?.diagnostics() ?? {};
+      case "close":
+        await this.close();
+        return {};
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const send = process.send?.bind(process);
+  if (send === undefined) {
+    process.stderr.write("link-peer runs under the link benchmark (npm run bench -- link), not on its own\n");
+    process.exit(2);
+  }
+  const spec = JSON.parse(process.argv[2] ?? "{}") as PeerSpec;
+  const peer = new Peer(spec);
+
+  process.on("message", (message: RequestMessage) => {
+    peer.run(message.command).then(
+      (result) => send({ type: "reply", id: message.id, ok: true, result } satisfies ReplyMessage),
+      (error: unknown) => send({ type: "reply", id: message.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies ReplyMessage),
+    );
+  });
+  process.on("disconnect", () => {
+    // The orchestrator is done with us (or died): close, then let the event loop run dry.
+    const timer = setTimeout(() => {
+      process.stderr.write(`link-peer ${spec.mode}/${spec.role}: still running ${EXIT_GRACE_MS} ms after close; open handles: ${process.getActiveResourcesInfo().join(", ")}\n`);
+      process.exit(1);
+    }, EXIT_GRACE_MS);
+    timer.unref();
+    void peer.close().catch(() => {});
+  });
+
+  if (spec.role === "server") {
+    const address = await peer.listen();
+    send({ type: "ready", address });
+  } else {
+    send({ type: "ready", address: "" });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`link-peer failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
