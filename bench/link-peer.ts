@@ -37,6 +37,12 @@ import {
 const DGRAM_MAX_OUTSTANDING = 64;
 /** Kernel buffers for raw dgram sockets: the same as skein's UdpTransport asks for. */
 const DGRAM_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * Raw sockets' writable high-water mark: the sender writes until write() returns false, then
+ * waits for 'drain'. Node's default (16 KiB) allows one 64 KiB record per event-loop turn;
+ * 1 MiB lets records queue up and leave in one writev, as skein's send() does up to 4 MiB.
+ */
+const RAW_NET_HIGH_WATER_BYTES = 1024 * 1024;
 /** How long the process may take to exit once the orchestrator let go of it. */
 const EXIT_GRACE_MS = 5_000;
 
@@ -123,7 +129,7 @@ class RawNetEndpoint implements Endpoint {
 
   static async listen(deliver: Deliver, connected: (endpoint: RawNetEndpoint) => void): Promise<{ server: net.Server; address: string }> {
     let taken = false;
-    const server = net.createServer({ noDelay: true }, (socket) => {
+    const server = net.createServer({ noDelay: true, highWaterMark: RAW_NET_HIGH_WATER_BYTES }, (socket) => {
       if (taken) {
         socket.destroy();
         return;
@@ -140,7 +146,7 @@ class RawNetEndpoint implements Endpoint {
 
   static async connect(address: string, deliver: Deliver): Promise<RawNetEndpoint> {
     const [host, port] = splitHostPort(address);
-    const socket = net.connect({ host, port, noDelay: true });
+    const socket = net.connect({ host, port, noDelay: true, highWaterMark: RAW_NET_HIGH_WATER_BYTES } as net.NetConnectOpts);
     RawNetEndpoint.attach(socket, deliver);
     await once(socket, "connect");
     return new RawNetEndpoint(socket, undefined);
@@ -297,6 +303,10 @@ class SkeinEndpoint implements Endpoint {
     deliver: Deliver,
   ) {
     this.peer = peer;
+    // A link going down in the middle of a benchmark is worth knowing about, with its reason.
+    node.on("link_down", (event) => {
+      process.stderr.write(`link-peer: node ${node.id} lost its link to ${event.peer}: ${event.reason}\n`);
+    });
     void (async () => {
       for await (const message of node.messages()) {
         this.peer = message.from;

@@ -257,6 +257,7 @@ export class ArqChannel {
   private rttvar = 0;
   private timeouts = 0;
   private lastBackoffAt = -Infinity;
+  private lastLossMarkedAt = 0;
   // Per-ack scratch, kept as fields so that processing an ack allocates nothing.
   private readonly blockScratch = new Uint32Array(ARQ_MAX_SACK_BLOCKS * 2);
   private sampleTxId = -1;
@@ -388,8 +389,8 @@ export class ArqChannel {
     while (this.lostQueue.size > 0) {
       const seq = this.lostQueue.peek(0);
       this.lostQueue.shift();
-      const slot = this.outstandingSlot(seq);
-      if (slot >= 0 && (this.sendFlags[slot]! & SENT_LOST) !== 0) {
+      const slot = this.isLost(seq) ? this.outstandingSlot(seq) : -1;
+      if (slot >= 0) {
         this.sendFlags[slot] = this.sendFlags[slot]! & ~SENT_LOST;
         this.statsData.retransmits++;
         return this.transmit(slot, seq, now);
@@ -430,8 +431,13 @@ export class ArqChannel {
     this.detectLosses(now);
   }
 
-  /** The earliest RTO expiry of a segment in flight, or Infinity. */
+  /**
+   * When `tick` or `pollSegment` has work: the earliest RTO (or reorder) expiry of a segment in
+   * flight, a time already past while a retransmission waits for `pollSegment`, or Infinity.
+   */
   nextDeadline(): number {
+    while (this.lostQueue.size > 0 && !this.isLost(this.lostQueue.peek(0))) this.lostQueue.shift();
+    if (this.lostQueue.size > 0) return this.lastLossMarkedAt;
     this.dropStaleTransmissions();
     if (this.transmissions.size === 0) return Infinity;
     const sentAt = this.transmissions.peek(2);
@@ -633,6 +639,12 @@ export class ArqChannel {
     return (this.sendHead + offset) % this.sendCapacity;
   }
 
+  /** Whether `seq` is in flight and waits for retransmission. */
+  private isLost(seq: number): boolean {
+    const slot = this.outstandingSlot(seq);
+    return slot >= 0 && (this.sendFlags[slot]! & SENT_LOST) !== 0;
+  }
+
   private markDelivered(slot: number): void {
     this.queued -= this.sendBuffers[slot]?.byteLength ?? 0;
     this.newlyDelivered = true;
@@ -658,6 +670,8 @@ export class ArqChannel {
   }
 
   private detectLosses(now: number): void {
+    // A non-finite time would expire every retransmission at once, forever.
+    if (!Number.isFinite(now)) throw new SkeinError("ARQ_BAD_TIME", `ArqChannel was given now = ${now}; pass a finite time in ms`);
     let backOff = false;
     while (this.transmissions.size > 0) {
       const slot = this.liveHeadSlot();
@@ -674,6 +688,7 @@ export class ArqChannel {
         if (!reordered && sentAt >= this.lastBackoffAt) backOff = true;
         this.sendFlags[slot] = this.sendFlags[slot]! | SENT_LOST;
         this.lostQueue.push(this.transmissions.peek(0));
+        this.lastLossMarkedAt = now;
       }
       this.transmissions.shift();
     }
@@ -762,7 +777,10 @@ export class ArqChannel {
       this.fragments.length = 0;
       this.fragmentBytes = 0;
       this.discarding = !last;
-      return `arq message starting at sequence ${this.messageStartSeq} exceeds ${ARQ_MAX_MESSAGE_BYTES} bytes or ${ARQ_MAX_FRAGMENTS_PER_MESSAGE} fragments (${bytes} bytes so far); dropped`;
+      return (
+        `arq message starting at sequence ${this.messageStartSeq} exceeds ${ARQ_MAX_MESSAGE_BYTES} bytes ` +
+        `or ${ARQ_MAX_FRAGMENTS_PER_MESSAGE} fragments (${bytes} bytes so far); dropped`
+      );
     }
     if (!last) {
       this.fragments.push(data);

@@ -257,7 +257,7 @@ export class NodeEngine implements EngineIo {
       this.log.debug({ path: formatAddress(path.address), error }, "malformed packet dropped");
     }
     const link = path.link;
-    if (link?.arq && this.links.get(link.peer) === link) this.pumpArq(link, true);
+    if (link?.arq && this.links.get(link.peer) === link) this.pumpArq(link);
   }
 
   tick(now: number): void {
@@ -634,7 +634,7 @@ export class NodeEngine implements EngineIo {
     }
     if (link.arq) {
       link.arq.tick(now);
-      this.pumpArq(link, false);
+      this.pumpArq(link);
     }
   }
 
@@ -819,7 +819,7 @@ export class NodeEngine implements EngineIo {
         this.drop("queue_full");
         return new SkeinError("BACKPRESSURE", `the reliable queue to node ${destination} is full; wait for it to drain and retry`);
       }
-      this.pumpArq(link, false);
+      this.pumpArq(link);
       return undefined;
     }
     if (link.path.address.transport === "udp" && frame.byteLength > this.config.udpMtu) {
@@ -833,17 +833,16 @@ export class NodeEngine implements EngineIo {
   }
 
   /** Moves ARQ output (segments, acks) and delivered messages along. */
-  private pumpArq(link: Link, afterReceive: boolean): void {
+  private pumpArq(link: Link): void {
     const arq = link.arq!;
     for (let delivered = arq.pollDelivered(); delivered !== undefined; delivered = arq.pollDelivered()) {
       const error = forEachFrame(delivered, (frame) => this.onFrame(link.path, frame.header, frame.payload, true));
       if (error !== undefined) this.drop("malformed");
       if (this.links.get(link.peer) !== link) return;
     }
-    if (afterReceive) {
-      const ack = arq.pollAck();
-      if (ack) this.queueArq(link, FrameKind.ArqAck, ack);
-    }
+    // An ack is owed after segments arrive, and also after draining reopened the receive window.
+    const ack = arq.pollAck();
+    if (ack) this.queueArq(link, FrameKind.ArqAck, ack);
     for (let segment = arq.pollSegment(this.now); segment !== undefined; segment = arq.pollSegment(this.now)) {
       this.queueArq(link, FrameKind.ArqSegment, segment);
     }

@@ -78,6 +78,11 @@ export class Driver implements TransportSink {
     return this.stopped;
   }
 
+  /** True while a drain is carrying outputs out (an event listener runs inside it). */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
   start(): void {
     this.guard("start", () => this.engine.start(this.now()));
     this.drain();

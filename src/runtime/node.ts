@@ -407,6 +407,9 @@ export class RuntimeNode implements SkeinNode {
     this.pending.clear();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
+    // Called from an event listener in the middle of a drain: let that drain finish carrying
+    // its outputs first, or the goodbyes would find the transports closed.
+    // removed
     this.driver.shutdown();
     await Promise.all([this.http?.close(), ...this.transports.map((transport) => transport.shutdown(CLOSE_GRACE_MS))]);
     this.inbox.end();

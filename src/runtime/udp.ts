@@ -55,7 +55,9 @@ export class UdpTransport implements Transport {
   /** Binds a socket. Throws SkeinError PORT_IN_USE or BAD_OPTION (address not on this host). */
   static async bind(options: UdpBindOptions): Promise<UdpTransport> {
     const buffer = options.socketBufferBytes ?? UDP_SOCKET_BUFFER_BYTES;
-    const socket = dgram.createSocket({ type: "udp4", recvBufferSize: buffer, sendBufferSize: buffer });
+    // Every address here is an IPv4 literal: answer the per-datagram lookup at once instead of
+    // through dns.lookup and a nextTick.
+    const socket = dgram.createSocket({ type: "udp4", recvBufferSize: buffer, sendBufferSize: buffer, lookup: literalLookup });
     await new Promise<void>((resolve, reject) => {
       const onError = (error: Error): void => {
         socket.close();
@@ -165,6 +167,14 @@ export class UdpTransport implements Transport {
     this.byPath.clear();
     await new Promise<void>((resolve) => this.socket.close(() => resolve()));
   }
+}
+
+function literalLookup(
+  hostname: string,
+  _options: unknown,
+  callback: (error: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  callback(null, hostname, 4);
 }
 
 export function errorCode(error: unknown): string {

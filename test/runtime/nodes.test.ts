@@ -174,3 +174,16 @@ test("a process with nodes exits by itself once they are closed", async () => {
   });
   assert.equal(code, 0, `child did not exit cleanly (code ${code}); stderr: ${stderr}`);
 });
+
+test("close() called from an event listener still says goodbye (UDP peer sees the link down at once)", async () => {
+  const [a, b] = await pair("udp");
+  const closed = new Promise<void>((resolve) => {
+    b.on("message", () => {
+      void b.close().then(resolve);
+    });
+  });
+  const down = nextEvent(a, "link_down", (e) => e.peer === b.id, 2000);
+  await a.send(b.id, Uint8Array.of(1));
+  await closed;
+  assert.match((await down).reason, /peer left/);
+});

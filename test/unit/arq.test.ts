@@ -365,7 +365,7 @@ describe("arq: exact wire output", () => {
   test("RTO: RFC 6298 initial value, estimate, backoff and Karn's rule", () => {
     const a = new ArqChannel(config());
     a.send(0, Uint8Array.of(1));
-    const [first] = drainSegments(a, 0);
+    assert.deepEqual(drainSegments(a, 0), [Uint8Array.of(0, 0, 0, 0, 1, 1)]);
     assert.equal(a.nextDeadline(), 1000, "initial RTO is 1 s");
     assert.equal(a.onAck(100, ackBytes(1, 1024, [])), undefined);
     assert.equal(a.srttMs, 100);
@@ -399,7 +399,25 @@ describe("arq: exact wire output", () => {
     // RTTVAR = 3/4·50 + 1/4·|100 − 50| = 50; SRTT = 7/8·100 + 1/8·50 = 93.75
     assert.equal(a.srttMs, 93.75);
     assert.equal(a.rtoMs, 93.75 + 200);
-    assert.ok(first !== undefined);
+  });
+
+  test("RTO backs off once per loss episode, again when a retransmission times out", () => {
+    const a = new ArqChannel(config());
+    a.send(0, Uint8Array.of(1));
+    drainSegments(a, 0);
+    a.send(10, Uint8Array.of(2));
+    drainSegments(a, 10);
+    a.tick(1000);
+    assert.equal(a.rtoMs, 2000);
+    assert.deepEqual(drainSegments(a, 1000).map((s) => u32(s, 0)), [0]);
+    assert.equal(a.nextDeadline(), 2010, "segment 1, sent before the backoff, now waits the longer RTO");
+    a.tick(2010);
+    assert.equal(a.rtoMs, 2000, "same episode: no second doubling");
+    assert.deepEqual(drainSegments(a, 2010).map((s) => u32(s, 0)), [1]);
+    assert.equal(a.nextDeadline(), 3000);
+    a.tick(3000);
+    assert.equal(a.rtoMs, 4000, "the retransmission itself timed out");
+    assert.equal(a.consecutiveTimeouts, 2);
   });
 
   test("RTO is clamped to minRtoMs and maxRtoMs", () => {
@@ -463,6 +481,21 @@ describe("arq: exact wire output", () => {
     assert.deepEqual(drainSegments(a, deadline + 1).map((s) => u32(s, 0)), [5, 6]);
   });
 
+  test("a reordered older ack neither shrinks the peer's window nor moves anything back", () => {
+    const a = new ArqChannel(config({ receiveWindowSegments: 4 }));
+    for (let i = 0; i < 10; i++) a.send(0, Uint8Array.of(i));
+    assert.equal(drainSegments(a, 0).length, 4);
+    a.onAck(10, ackBytes(0, 8, [[1, 2]]));
+    a.onAck(11, ackBytes(0, 4, []));
+    assert.deepEqual(drainSegments(a, 11).map((s) => u32(s, 0)), [4, 5, 6, 7]);
+    a.onAck(12, ackBytes(3, 6, []));
+    const queued = a.queuedBytes;
+    assert.equal(a.onAck(13, ackBytes(1, 9, [])), undefined, "stale, ignored");
+    assert.equal(a.queuedBytes, queued);
+    assert.equal(a.inFlightSegments, 5);
+    assert.deepEqual(drainSegments(a, 13).map((s) => u32(s, 0)), [8]);
+  });
+
   test("receiver acks duplicates and out-of-window segments without delivering them", () => {
     const b = new ArqChannel(config({ receiveWindowSegments: 16 }));
     assert.equal(b.onSegment(0, segmentBytes(0, 1, [7])), undefined);
@@ -479,6 +512,33 @@ describe("arq: exact wire output", () => {
     // Seq 16 is the last one inside the window (read point 1 + 16 slots).
     assert.equal(b.onSegment(3, segmentBytes(16, 1, [1])), undefined);
     assert.deepEqual(parseAck(b.pollAck()!), { cumulative: 1, window: 16, blocks: [[16, 17]] });
+  });
+
+  test("draining a full receiver owes a window update, not one per message", () => {
+    const b = new ArqChannel(config({ receiveWindowSegments: 4 }));
+    for (let seq = 0; seq < 4; seq++) b.onSegment(0, segmentBytes(seq, 1, [seq]));
+    assert.deepEqual(parseAck(b.pollAck()!), { cumulative: 4, window: 0, blocks: [] });
+    assert.equal(b.onSegment(1, segmentBytes(4, 1, [4])), undefined);
+    assert.equal(b.stats.outOfWindowDropped, 1, "a closed window admits nothing");
+    assert.deepEqual(parseAck(b.pollAck()!), { cumulative: 4, window: 0, blocks: [] });
+    assert.deepEqual(b.pollDelivered(), Uint8Array.of(0));
+    assert.deepEqual(parseAck(b.pollAck()!), { cumulative: 4, window: 1, blocks: [] }, "reopened");
+    assert.deepEqual(b.pollDelivered(), Uint8Array.of(1));
+    assert.equal(b.pollAck(), undefined, "grew by less than half the window");
+    assert.deepEqual(b.pollDelivered(), Uint8Array.of(2));
+    assert.deepEqual(parseAck(b.pollAck()!), { cumulative: 4, window: 3, blocks: [] });
+  });
+
+  test("nextDeadline reports a retransmission waiting for pollSegment", () => {
+    const a = new ArqChannel(config());
+    a.send(0, Uint8Array.of(1));
+    drainSegments(a, 0);
+    a.tick(1000);
+    assert.equal(a.nextDeadline(), 1000, "due now, not Infinity");
+    assert.equal(drainSegments(a, 1000).length, 1);
+    assert.equal(a.nextDeadline(), 3000);
+    assert.throws(() => a.tick(Infinity), { code: "ARQ_BAD_TIME" });
+    assert.throws(() => a.pollSegment(Number.NaN), { code: "ARQ_BAD_TIME" });
   });
 
   test("reports the 3 newest out-of-order ranges first, then the lowest, at most 8", () => {
@@ -758,9 +818,21 @@ describe("arq: delivery over a virtual network", () => {
       const rng = new SeededRng(seed);
       const ab = makeMessages(rng, 80, 400);
       const ba = makeMessages(rng, 80, 400);
-      const net = { delayMs: 5 + rng.nextInt(50), jitterMs: rng.nextInt(40), loss: rng.nextFloat() * 0.25, duplicate: rng.nextFloat() * 0.2, reorder: rng.nextFloat() * 0.3, reorderExtraMs: 150 };
-      const cfg = config({ maxSegmentBytes: 60 + rng.nextInt(100), receiveWindowSegments: 8 + rng.nextInt(64), sendWindowSegments: 8 + rng.nextInt(64) });
-      const outcome = run({ seed, net, config: cfg, outbox: [ab, ba], ...(rng.nextInt(2) === 0 ? { drainEveryMs: 300 } : {}) });
+      const net: NetOptions = {
+        delayMs: 5 + rng.nextInt(50),
+        jitterMs: rng.nextInt(40),
+        loss: rng.nextFloat() * 0.25,
+        duplicate: rng.nextFloat() * 0.2,
+        reorder: rng.nextFloat() * 0.3,
+        reorderExtraMs: 150,
+      };
+      const cfg = config({
+        maxSegmentBytes: 60 + rng.nextInt(100),
+        receiveWindowSegments: 8 + rng.nextInt(64),
+        sendWindowSegments: 8 + rng.nextInt(64),
+      });
+      const slowReader = rng.nextInt(2) === 0 ? { drainEveryMs: 300 } : {};
+      const outcome = run({ seed, net, config: cfg, outbox: [ab, ba], ...slowReader });
       assertSameMessages(outcome.delivered[1], ab);
       assertSameMessages(outcome.delivered[0], ba);
     }

@@ -1,0 +1,508 @@
+/**
+ * `npm run bench -- link [--quick] [--transport tcp|udp|all] [--cpu-prof DIR]`
+ *
+ * One link between two processes on 127.0.0.1, skein against raw sockets doing the same work.
+ * This process only orchestrates: every configuration runs in two fresh peer processes
+ * (link-peer.ts), a server (sink and echo) and a client, so that memory and JIT state of one
+ * configuration never leak into another. Configurations, in order:
+ *
+ *   raw_net      u32 length + payload on one node:net socket: the baseline of every figure
+ *   raw_dgram    node:dgram, one payload per datagram, no reliability (udp only; extra baseline)
+ *   skein tcp    createNode({ tcpPort: 0 }), the other seeded with 1@/ip4/127.0.0.1/tcp/PORT
+ *   skein udp    createNode({ udpPort: 0, udpMtu: 65000 }) (loopback-sized datagrams)
+ *   skein udp    createNode({ udpPort: 0 }) at the default udpMtu of 1400
+ *
+ * Workloads, each measured at the receiver after a warm-up: bulk (64 KiB messages, MB/s with
+ * MB = 10^6 payload bytes), 1 KiB messages per second, 1 KiB echo round trips (one outstanding,
+ * p50/p99 in µs), connect-to-first-echo (skein: from createNode of the second node, startup
+ * included; raw: from net.connect / socket creation), idle RSS of each process with one link after
+ * IDLE_MS, and each process's peak RSS (process.resourceUsage().maxRSS). RSS in MiB.
+ *
+ * Output: one JSON line per figure on stdout, with the raw_net figure of the same run as its
+ * baseline; progress and warnings go to stderr.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { resolve as resolvePath } from "node:path";
+import { fileURLToPath } from "node:url";
+import type {
+  EchoResult,
+  MeasureResult,
+  MemoryResult,
+  PeerCommand,
+  PeerMode,
+  PeerSpec,
+  ReadyMessage,
+  ReceivedResult,
+  ReplyMessage,
+  StreamResult,
+} from "./link-protocol.js";
+
+const PEER_PATH = fileURLToPath(new URL("./link-peer.js", import.meta.url));
+
+export const LINK_USAGE = "usage: npm run bench -- link [--quick] [--transport tcp|udp|all] [--cpu-prof DIR]";
+
+const BULK_MESSAGE_BYTES = 64 * 1024;
+const SMALL_MESSAGE_BYTES = 1024;
+const UDP_LOOPBACK_MTU = 65_000;
+const UDP_DEFAULT_MTU = 1400;
+
+interface Durations {
+  idleMs: number;
+  warmupMs: number;
+  measureMs: number;
+  echoCount: number;
+  echoWarmup: number;
+}
+
+const FULL: Durations = { idleMs: 2_000, warmupMs: 500, measureMs: 2_500, echoCount: 5_000, echoWarmup: 500 };
+const QUICK: Durations = { idleMs: 300, warmupMs: 150, measureMs: 400, echoCount: 300, echoWarmup: 50 };
+
+/** Issue targets (skein ÷ raw_net), and js-libp2p 3.3 (tcp + noise + yamux) measured on this machine. */
+const TARGET = { throughputRatio: 0.8, echoP50Ratio: 1.3, idleRssMib: 60 };
+const LIBP2P = "js-libp2p 3.3 tcp+noise+yamux, same machine";
+const REFERENCE = {
+  bulk_mb_per_s: 501,
+  msgs_per_s: 36_700,
+  echo_p50_us: 182,
+  connect_to_first_echo_ms: 17.5,
+  idle_rss_mb: 90,
+} as const;
+
+interface Config {
+  /** Label in the output's `transport` field. */
+  transport: string;
+  mode: PeerMode;
+  udpMtu?: number;
+  /** Extra fields on every line of this configuration. */
+  fields: Record<string, unknown>;
+  bulk: boolean;
+}
+
+interface Results {
+  connectMs?: number;
+  idleRss?: [number, number];
+  peakRss?: [number, number];
+  bulk?: Throughput;
+  small?: Throughput;
+  echo?: EchoResult;
+  errors: Record<string, string>;
+  diagnostics?: unknown;
+}
+
+interface Throughput {
+  /** Payload bytes per second, MB = 10^6. */
+  mbPerS: number;
+  msgsPerS: number;
+  sent: number;
+  received: number;
+}
+
+// ─── peer processes ───────────────────────────────────────────────────────────────────────────
+
+const children = new Set<ChildProcess>();
+
+function killAll(): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+}
+
+class PeerProcess {
+  readonly child: ChildProcess;
+  readonly ready: Promise<ReadyMessage>;
+  readonly exited: Promise<void>;
+  private readonly calls = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void; what: string }>();
+  private nextId = 1;
+  private stderrTail = "";
+
+  constructor(
+    readonly spec: PeerSpec,
+    cpuProfDir: string | undefined,
+  ) {
+    const execArgv = cpuProfDir === undefined || !spec.mode.startsWith("skein") ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`];
+    this.child = fork(PEER_PATH, [JSON.stringify(spec)], { stdio: ["ignore", "pipe", "pipe", "ipc"], execArgv });
+    children.add(this.child);
+    // Peer output is diagnostics: to our stderr, never into the JSON lines.
+    this.child.stdout!.on("data", (chunk: Buffer) => process.stderr.write(chunk));
+    this.child.stderr!.on("data", (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-2000);
+    });
+    this.exited = new Promise((resolve) =>
+      this.child.once("exit", (code, signal) => {
+        children.delete(this.child);
+        const error = new Error(`${this.name} exited (${signal ?? code})${this.stderrTail ? `: ${this.stderrTail.trim()}` : ""}`);
+        for (const call of this.calls.values()) call.reject(error);
+        this.calls.clear();
+        resolve();
+      }),
+    );
+    this.ready = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.name} not ready within 15 s`)), 15_000);
+      this.child.on("message", (message: ReadyMessage | ReplyMessage) => {
+        if (message.type === "ready") {
+          clearTimeout(timer);
+          resolve(message);
+          return;
+        }
+        const call = this.calls.get(message.id);
+        if (call === undefined) return;
+        this.calls.delete(message.id);
+        if (message.ok) call.resolve(message.result);
+        else call.reject(new Error(`${this.name} ${call.what}: ${message.error}`));
+      });
+      void this.exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`${this.name} exited before it was ready${this.stderrTail ? `: ${this.stderrTail.trim()}` : ""}`));
+      });
+    });
+    this.ready.catch(() => {});
+  }
+
+  get name(): string {
+    return `${this.spec.mode}${this.spec.udpMtu === undefined ? "" : `/mtu${this.spec.udpMtu}`} ${this.spec.role}`;
+  }
+
+  call<T>(command: PeerCommand, timeoutMs = 60_000): Promise<T> {
+    if (!this.child.connected) return Promise.reject(new Error(`${this.name} is gone`));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.calls.delete(id);
+        reject(new Error(`${this.name} ${command.cmd}: no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.calls.set(id, {
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value as T);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+        what: command.cmd,
+      });
+      this.child.send({ id, command });
+    });
+  }
+
+  /** Closes the stack, lets go of the process and waits for it to exit by itself (else kills it). */
+  async stop(): Promise<void> {
+    if (this.child.connected) {
+      await this.call({ cmd: "close" }, 10_000).catch((error: unknown) => warn(`${this.name}: close failed: ${String(error)}`));
+      if (this.child.connected) this.child.disconnect();
+    }
+    const timer = setTimeout(() => {
+      warn(`${this.name} did not exit by itself within 8 s; killing it`);
+      this.child.kill("SIGKILL");
+    }, 8_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+function warn(text: string): void {
+  process.stderr.write(`link: ${text}\n`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// ─── one configuration ────────────────────────────────────────────────────────────────────────
+
+async function throughput(server: PeerProcess, client: PeerProcess, size: number, d: Durations, reliable: boolean): Promise<Throughput> {
+  await server.call({ cmd: "reset" });
+  const measured = server.call<MeasureResult>({ cmd: "measure", warmupMs: d.warmupMs, durationMs: d.measureMs });
+  // The sender goes on past the window; it is stopped as soon as the receiver has its figure.
+  const streamed = client.call<StreamResult>({ cmd: "stream", size, durationMs: d.warmupMs + d.measureMs + 10_000 });
+  // Whichever fails first is the error; the other one must not go unhandled.
+  streamed.catch(() => {});
+  measured.catch(() => {});
+  let window: MeasureResult;
+  try {
+    window = await Promise.race([measured, streamed.then(() => measured)]);
+  } finally {
+    await client.call({ cmd: "stop" }).catch(() => {});
+  }
+  const sent = await streamed;
+  const received = await server.call<ReceivedResult>(
+    { cmd: "wait_received", messages: sent.messages, settleMs: reliable ? 5_000 : 300, timeoutMs: 30_000 },
+    40_000,
+  );
+  return {
+    mbPerS: window.bytes / window.seconds / 1e6,
+    msgsPerS: window.messages / window.seconds,
+    sent: sent.messages,
+    received: received.messages,
+  };
+}
+
+async function runConfig(config: Config, d: Durations, cpuProfDir: string | undefined): Promise<Results> {
+  const results: Results = { errors: {} };
+  const server = new PeerProcess({ mode: config.mode, role: "server", udpMtu: config.udpMtu }, cpuProfDir);
+  const client = new PeerProcess({ mode: config.mode, role: "client", udpMtu: config.udpMtu }, cpuProfDir);
+  const reliable = config.mode !== "raw_dgram";
+  const attempt = async (what: string, work: () => Promise<void>): Promise<boolean> => {
+    try {
+      await work();
+      return true;
+    } catch (error) {
+      results.errors[what] = errorText(error);
+      warn(`${config.transport}${config.udpMtu ? ` mtu ${config.udpMtu}` : ""} ${what} failed: ${errorText(error)}`);
+      return false;
+    }
+  };
+  try {
+    const [{ address }] = await Promise.all([server.ready, client.ready]);
+    const connected = await attempt("connect", async () => {
+      results.connectMs = (await client.call<{ ms: number }>({ cmd: "connect", address }, 30_000)).ms;
+    });
+    if (!connected) return results;
+    await attempt("idle_rss", async () => {
+      await sleep(d.idleMs);
+      const [a, b] = await Promise.all([server.call<MemoryResult>({ cmd: "memory" }), client.call<MemoryResult>({ cmd: "memory" })]);
+      results.idleRss = [a.rss, b.rss];
+    });
+    await attempt("echo", async () => {
+      results.echo = await client.call<EchoResult>({ cmd: "echo", size: SMALL_MESSAGE_BYTES, count: d.echoCount, warmup: d.echoWarmup }, 120_000);
+    });
+    await attempt("msgs", async () => {
+      results.small = await throughput(server, client, SMALL_MESSAGE_BYTES, d, reliable);
+    });
+    if (config.bulk) {
+      await attempt("bulk", async () => {
+        results.bulk = await throughput(server, client, BULK_MESSAGE_BYTES, d, reliable);
+      });
+    }
+    await attempt("peak_rss", async () => {
+      const [a, b] = await Promise.all([server.call<MemoryResult>({ cmd: "memory" }), client.call<MemoryResult>({ cmd: "memory" })]);
+      results.peakRss = [a.maxRss, b.maxRss];
+    });
+    if (config.mode.startsWith("skein")) {
+      const [a, b] = await Promise.all([server.call({ cmd: "diagnostics" }), client.call({ cmd: "diagnostics" })]).catch(() => [undefined, undefined]);
+      results.diagnostics = { server: a, client: b };
+    }
+  } catch (error) {
+    results.errors.setup = errorText(error);
+    warn(`${config.transport} setup failed: ${errorText(error)}`);
+  } finally {
+    await Promise.all([server.stop(), client.stop()]);
+  }
+  return results;
+}
+
+// ─── output ───────────────────────────────────────────────────────────────────────────────────
+
+const MIB = 1024 * 1024;
+
+function round(value: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+interface Figure {
+  metric: string;
+  unit: string;
+  better: "higher" | "lower";
+  value: number | undefined;
+  baseline: number | undefined;
+  digits: number;
+  target?: { ratio?: number; max?: number; min?: number };
+  reference?: number;
+  extra?: Record<string, unknown>;
+  error?: string;
+}
+
+function emit(config: Config, figure: Figure): void {
+  const line: Record<string, unknown> = { bench: "link", transport: config.transport, ...config.fields, metric: figure.metric, unit: figure.unit };
+  line.value = figure.value === undefined ? null : round(figure.value, figure.digits);
+  line.baseline = "raw_net";
+  line.baseline_value = figure.baseline === undefined ? null : round(figure.baseline, figure.digits);
+  const ratio = figure.value !== undefined && figure.baseline !== undefined && figure.baseline > 0 ? figure.value / figure.baseline : undefined;
+  line.ratio = ratio === undefined ? null : round(ratio, 3);
+  line.better = figure.better;
+  const target = figure.target;
+  if (target !== undefined) {
+    if (target.ratio !== undefined) line.target_ratio = target.ratio;
+    if (target.max !== undefined) line.target_max = target.max;
+    if (target.min !== undefined) line.target_min = target.min;
+    let meets: boolean | null = null;
+    if (target.ratio !== undefined && ratio !== undefined) meets = figure.better === "higher" ? ratio >= target.ratio : ratio <= target.ratio;
+    if (target.max !== undefined && figure.value !== undefined) meets = figure.value < target.max;
+    line.meets_target = meets;
+  }
+  if (figure.reference !== undefined) line.reference = { name: LIBP2P, value: figure.reference };
+  Object.assign(line, figure.extra);
+  if (figure.error !== undefined) line.error = figure.error;
+  process.stdout.write(JSON.stringify(line) + "\n");
+}
+
+function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | undefined, d: Durations): void {
+  const err = (key: string): string | undefined => r.errors[key] ?? r.errors.connect ?? r.errors.setup;
+  const max = (pair: [number, number] | undefined): number | undefined => (pair === undefined ? undefined : Math.max(pair[0], pair[1]) / MIB);
+  const pair = (p: [number, number] | undefined): Record<string, unknown> =>
+    p === undefined ? {} : { server_mb: round(p[0] / MIB, 1), client_mb: round(p[1] / MIB, 1) };
+  const lost = (t: Throughput | undefined): Record<string, unknown> => (t === undefined ? {} : { sent: t.sent, received: t.received, lost: Math.max(0, t.sent - t.received) });
+  const dgramExtra = (value: number | undefined, digits: number, more: Record<string, unknown> = {}): Record<string, unknown> =>
+    dgram === undefined ? {} : { raw_dgram_value: value === undefined ? null : round(value, digits), ...more };
+  const size = { message_bytes: SMALL_MESSAGE_BYTES };
+
+  if (config.bulk) {
+    emit(config, {
+      metric: "bulk_mb_per_s",
+      unit: "MB/s",
+      better: "higher",
+      value: r.bulk?.mbPerS,
+      baseline: raw.bulk?.mbPerS,
+      digits: 1,
+      target: { ratio: TARGET.throughputRatio },
+      reference: REFERENCE.bulk_mb_per_s,
+      extra: { message_bytes: BULK_MESSAGE_BYTES, ...lost(r.bulk) },
+      error: r.bulk === undefined ? err("bulk") : undefined,
+    });
+  }
+  emit(config, {
+    metric: "msgs_per_s",
+    unit: "msg/s",
+    better: "higher",
+    value: r.small?.msgsPerS,
+    baseline: raw.small?.msgsPerS,
+    digits: 0,
+    target: { ratio: TARGET.throughputRatio },
+    reference: REFERENCE.msgs_per_s,
+    extra: {
+      ...size,
+      ...lost(r.small),
+      ...dgramExtra(dgram?.small?.msgsPerS, 0, dgram?.small === undefined ? {} : { raw_dgram_loss: round(1 - dgram.small.received / Math.max(1, dgram.small.sent), 4) }),
+    },
+    error: r.small === undefined ? err("msgs") : undefined,
+  });
+  emit(config, {
+    metric: "echo_p50_us",
+    unit: "µs",
+    better: "lower",
+    value: r.echo?.p50,
+    baseline: raw.echo?.p50,
+    digits: 1,
+    target: { ratio: TARGET.echoP50Ratio },
+    reference: REFERENCE.echo_p50_us,
+    extra: { ...size, round_trips: r.echo?.count, ...dgramExtra(dgram?.echo?.p50, 1) },
+    error: r.echo === undefined ? err("echo") : undefined,
+  });
+  emit(config, {
+    metric: "echo_p99_us",
+    unit: "µs",
+    better: "lower",
+    value: r.echo?.p99,
+    baseline: raw.echo?.p99,
+    digits: 1,
+    extra: { ...size, round_trips: r.echo?.count, ...dgramExtra(dgram?.echo?.p99, 1) },
+    error: r.echo === undefined ? err("echo") : undefined,
+  });
+  emit(config, {
+    metric: "connect_to_first_echo_ms",
+    unit: "ms",
+    better: "lower",
+    value: r.connectMs,
+    baseline: raw.connectMs,
+    digits: 2,
+    reference: REFERENCE.connect_to_first_echo_ms,
+    extra: {
+      note: "skein: createNode() of the second node (startup included) until its first 1 KiB echo returns; raw_net: net.connect() until the first echo; module loading excluded from both; one cold sample",
+      ...dgramExtra(dgram?.connectMs, 2),
+    },
+    error: r.connectMs === undefined ? err("connect") : undefined,
+  });
+  emit(config, {
+    metric: "idle_rss_mb",
+    unit: "MiB",
+    better: "lower",
+    value: max(r.idleRss),
+    baseline: max(raw.idleRss),
+    digits: 1,
+    target: { max: TARGET.idleRssMib },
+    reference: REFERENCE.idle_rss_mb,
+    extra: { note: "larger of the two processes, each with one link, after connect + first echo + idle period", idle_s: d.idleMs / 1000, ...pair(r.idleRss) },
+    error: r.idleRss === undefined ? err("idle_rss") : undefined,
+  });
+  emit(config, {
+    metric: "peak_rss_mb",
+    unit: "MiB",
+    better: "lower",
+    value: max(r.peakRss),
+    baseline: max(raw.peakRss),
+    digits: 1,
+    extra: { note: "process.resourceUsage().maxRSS after all workloads, larger of the two processes", ...pair(r.peakRss) },
+    error: r.peakRss === undefined ? err("peak_rss") : undefined,
+  });
+}
+
+// ─── entry ────────────────────────────────────────────────────────────────────────────────────
+
+export async function runLink(args: string[]): Promise<number> {
+  let quick = false;
+  let transport = "all";
+  let cpuProfDir: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--quick") quick = true;
+    else if (arg === "--transport" || arg.startsWith("--transport=")) {
+      transport = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : (args[++i] ?? "");
+      if (!["tcp", "udp", "all"].includes(transport)) {
+        process.stderr.write(`bad --transport "${transport}": expected tcp, udp or all\n${LINK_USAGE}\n`);
+        return 2;
+      }
+    } else if (arg === "--cpu-prof" || arg.startsWith("--cpu-prof=")) {
+      cpuProfDir = resolvePath(arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : (args[++i] ?? "bench-profiles"));
+      mkdirSync(cpuProfDir, { recursive: true });
+    } else {
+      process.stderr.write(`unknown argument "${arg}"\n${LINK_USAGE}\n`);
+      return 2;
+    }
+  }
+  const d = quick ? QUICK : FULL;
+  const tcp = transport === "tcp" || transport === "all";
+  const udp = transport === "udp" || transport === "all";
+
+  const rawNet: Config = { transport: "raw_net", mode: "raw_net", fields: {}, bulk: true };
+  const configs: Config[] = [];
+  if (tcp) configs.push({ transport: "tcp", mode: "skein_tcp", fields: {}, bulk: true });
+  if (udp) {
+    configs.push({ transport: "udp", mode: "skein_udp", udpMtu: UDP_LOOPBACK_MTU, fields: { udp_mtu: UDP_LOOPBACK_MTU, mtu_label: "loopback" }, bulk: true });
+    configs.push({ transport: "udp", mode: "skein_udp", udpMtu: UDP_DEFAULT_MTU, fields: { udp_mtu: UDP_DEFAULT_MTU, mtu_label: "default" }, bulk: true });
+  }
+
+  const onSignal = (): void => {
+    killAll();
+    process.exit(130);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  process.once("exit", killAll);
+
+  const started = performance.now();
+  const step = async (config: Config): Promise<Results> => {
+    const at = performance.now();
+    const results = await runConfig(config, d, cpuProfDir);
+    warn(`${config.transport}${config.udpMtu ? ` mtu ${config.udpMtu}` : ""}: done in ${((performance.now() - at) / 1000).toFixed(1)} s`);
+    if (results.diagnostics !== undefined) warn(`${config.transport}${config.udpMtu ? ` mtu ${config.udpMtu}` : ""} diagnostics: ${JSON.stringify(results.diagnostics)}`);
+    return results;
+  };
+  warn(`node ${process.version}, ${quick ? "quick" : "full"} run, transport ${transport}`);
+  const raw = await step(rawNet);
+  const dgram = udp ? await step({ transport: "raw_dgram", mode: "raw_dgram", fields: {}, bulk: false }) : undefined;
+  let failed = Object.keys(raw.errors).length > 0 || (dgram !== undefined && Object.keys(dgram.errors).length > 0);
+  for (const config of configs) {
+    const results = await step(config);
+    emitConfig(config, results, raw, config.mode === "skein_udp" ? dgram : undefined, d);
+    if (Object.keys(results.errors).length > 0) failed = true;
+  }
+  warn(`total ${((performance.now() - started) / 1000).toFixed(1)} s${cpuProfDir ? `; CPU profiles in ${cpuProfDir}` : ""}`);
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,47 @@
+/**
+ * `npm run bench -- NAME [ARGS]`: runs one benchmark. Each prints JSON lines on stdout, one per
+ * figure, every figure beside its baseline measured in the same run (DESIGN.md, Conventions).
+ * Progress and warnings go to stderr.
+ */
+import { LINK_USAGE, runLink } from "./link.js";
+
+interface Bench {
+  summary: string;
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+const BENCHES: Record<string, Bench> = {
+  link: {
+    summary: "one link between two processes: skein (tcp, udp) against raw node:net / node:dgram",
+    usage: LINK_USAGE,
+    run: runLink,
+  },
+};
+
+function listBenches(): string {
+  return Object.entries(BENCHES)
+    .map(([name, bench]) => `  ${name.padEnd(8)} ${bench.summary}\n    ${bench.usage}`)
+    .join("\n");
+}
+
+async function main(): Promise<void> {
+  const [name, ...args] = process.argv.slice(2);
+  if (name === undefined || name === "--help" || name === "-h") {
+    process.stderr.write(`usage: npm run bench -- NAME [ARGS]\nbenchmarks:\n${listBenches()}\n`);
+    process.exitCode = name === undefined ? 2 : 0;
+    return;
+  }
+  const bench = BENCHES[name];
+  if (bench === undefined) {
+    process.stderr.write(`unknown benchmark "${name}"; known benchmarks:\n${listBenches()}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  process.exitCode = await bench.run(args);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});
