@@ -291,6 +291,8 @@ class RawDgramEndpoint implements Endpoint {
 // ─── skein ────────────────────────────────────────────────────────────────────────────────────
 
 const RELIABLE = { reliable: true } as const;
+/** The skein sender yields to the event loop once per this many bytes (see SkeinEndpoint.stream). */
+const SKEIN_YIELD_BYTES = 256 * 1024;
 const SERVER_ID = 1;
 const CLIENT_ID = 2;
 
@@ -301,6 +303,7 @@ class SkeinEndpoint implements Endpoint {
     private readonly node: SkeinNode,
     peer: number,
     deliver: Deliver,
+    private readonly naiveSend: boolean,
   ) {
     this.peer = peer;
     // A link going down in the middle of a benchmark is worth knowing about, with its reason.
@@ -323,7 +326,7 @@ class SkeinEndpoint implements Endpoint {
   static async listen(spec: PeerSpec, deliver: Deliver): Promise<{ endpoint: SkeinEndpoint; address: string }> {
     const { createNode } = await import("../src/index.js");
     const node = await createNode(SkeinEndpoint.options(spec, SERVER_ID, []));
-    return { endpoint: new SkeinEndpoint(node, CLIENT_ID, deliver), address: node.addresses[0]! };
+    return { endpoint: new SkeinEndpoint(node, CLIENT_ID, deliver, spec.naiveSend === true), address: node.addresses[0]! };
   }
 
   /** Loads skein before the clock starts: the timed part is createNode + link up + first echo. */
@@ -333,7 +336,7 @@ class SkeinEndpoint implements Endpoint {
 
   static async connect(skein: typeof import("../src/index.js"), spec: PeerSpec, address: string, deliver: Deliver): Promise<SkeinEndpoint> {
     const node = await skein.createNode(SkeinEndpoint.options(spec, CLIENT_ID, [`${SERVER_ID}@${address}`]));
-    const endpoint = new SkeinEndpoint(node, SERVER_ID, deliver);
+    const endpoint = new SkeinEndpoint(node, SERVER_ID, deliver, spec.naiveSend === true);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no link to ${SERVER_ID}@${address} within 10 s`)), 10_000);
       const done = (): void => {
@@ -367,10 +370,18 @@ class SkeinEndpoint implements Endpoint {
     const node = this.node;
     const peer = this.peer;
     let count = 0;
-    // What a program would write: await every send (it resolves at once unless the link is congested).
+    let sinceYield = 0;
+    // What a program would write: await every send. send() resolves at once (a resolved promise)
+    // unless the link is congested, so on a fast link such a loop runs on microtasks alone and
+    // starves the event loop: no timers, no reads, keepalives unanswered, and after linkTimeoutMs
+    // the link is declared dead. Unless `naiveSend`, yield once per SKEIN_YIELD_BYTES.
     while (!done()) {
       await node.send(peer, prepared, RELIABLE);
       count++;
+      if (!this.naiveSend && (sinceYield += prepared.byteLength) >= SKEIN_YIELD_BYTES) {
+        sinceYield = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     }
     return count;
   }
@@ -408,6 +419,7 @@ function sleep(ms: number): Promise<void> {
 function withTimeout<T>(promise: Promise<T>, ms: number, what = "operation"): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    timer.unref();
     promise.then(
       (value) => {
         clearTimeout(timer);
@@ -628,10 +640,14 @@ async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? "{}") as PeerSpec;
   const peer = new Peer(spec);
 
+  const reply = (message: ReplyMessage): void => {
+    // The orchestrator may be gone (it gave up on us): then nobody is listening.
+    if (process.connected) send(message, undefined, undefined, () => {});
+  };
   process.on("message", (message: RequestMessage) => {
     peer.run(message.command).then(
-      (result) => send({ type: "reply", id: message.id, ok: true, result } satisfies ReplyMessage),
-      (error: unknown) => send({ type: "reply", id: message.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies ReplyMessage),
+      (result) => reply({ type: "reply", id: message.id, ok: true, result }),
+      (error: unknown) => reply({ type: "reply", id: message.id, ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
     );
   });
   process.on("disconnect", () => {

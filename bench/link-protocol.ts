@@ -14,6 +14,8 @@ export interface PeerSpec {
   role: PeerRole;
   /** skein_udp only: the node's udpMtu. */
   udpMtu?: number;
+  /** skein only: the sender awaits send() and never yields otherwise (starves its event loop). */
+  naiveSend?: boolean;
 }
 
 /** First byte of every payload: what the receiver does with it. */

@@ -40,7 +40,7 @@ import type {
 
 const PEER_PATH = fileURLToPath(new URL("./link-peer.js", import.meta.url));
 
-export const LINK_USAGE = "usage: npm run bench -- link [--quick] [--transport tcp|udp|all] [--cpu-prof DIR]";
+export const LINK_USAGE = "usage: npm run bench -- link [--quick] [--transport tcp|udp|all] [--cpu-prof DIR] [--naive-send] [--verbose]";
 
 const BULK_MESSAGE_BYTES = 64 * 1024;
 const SMALL_MESSAGE_BYTES = 1024;
@@ -241,14 +241,17 @@ async function throughput(server: PeerProcess, client: PeerProcess, size: number
   };
 }
 
-async function runConfig(config: Config, d: Durations, cpuProfDir: string | undefined): Promise<Results> {
+async function runConfig(config: Config, d: Durations, cpuProfDir: string | undefined, naiveSend: boolean, verbose: boolean): Promise<Results> {
   const results: Results = { errors: {} };
-  const server = new PeerProcess({ mode: config.mode, role: "server", udpMtu: config.udpMtu }, cpuProfDir);
-  const client = new PeerProcess({ mode: config.mode, role: "client", udpMtu: config.udpMtu }, cpuProfDir);
+  const spec = { mode: config.mode, udpMtu: config.udpMtu, naiveSend };
+  const server = new PeerProcess({ ...spec, role: "server" }, cpuProfDir);
+  const client = new PeerProcess({ ...spec, role: "client" }, cpuProfDir);
   const reliable = config.mode !== "raw_dgram";
   const attempt = async (what: string, work: () => Promise<void>): Promise<boolean> => {
+    const at = performance.now();
     try {
       await work();
+      if (verbose) warn(`${config.transport}${config.udpMtu ? ` mtu ${config.udpMtu}` : ""} ${what}: ${((performance.now() - at) / 1000).toFixed(2)} s`);
       return true;
     } catch (error) {
       results.errors[what] = errorText(error);
@@ -290,7 +293,9 @@ async function runConfig(config: Config, d: Durations, cpuProfDir: string | unde
     results.errors.setup = errorText(error);
     warn(`${config.transport} setup failed: ${errorText(error)}`);
   } finally {
+    const at = performance.now();
     await Promise.all([server.stop(), client.stop()]);
+    if (verbose) warn(`${config.transport}${config.udpMtu ? ` mtu ${config.udpMtu}` : ""} stop: ${((performance.now() - at) / 1000).toFixed(2)} s`);
   }
   return results;
 }
@@ -341,7 +346,7 @@ function emit(config: Config, figure: Figure): void {
   process.stdout.write(JSON.stringify(line) + "\n");
 }
 
-function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | undefined, d: Durations): void {
+function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | undefined, d: Durations, naiveSend: boolean): void {
   const err = (key: string): string | undefined => r.errors[key] ?? r.errors.connect ?? r.errors.setup;
   const max = (pair: [number, number] | undefined): number | undefined => (pair === undefined ? undefined : Math.max(pair[0], pair[1]) / MIB);
   const pair = (p: [number, number] | undefined): Record<string, unknown> =>
@@ -350,6 +355,7 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
   const dgramExtra = (value: number | undefined, digits: number, more: Record<string, unknown> = {}): Record<string, unknown> =>
     dgram === undefined ? {} : { raw_dgram_value: value === undefined ? null : round(value, digits), ...more };
   const size = { message_bytes: SMALL_MESSAGE_BYTES };
+  const senderNote = naiveSend ? "await send() in a loop, nothing else" : "await send() in a loop, plus one setImmediate per 256 KiB (without it the loop starves the event loop)";
 
   if (config.bulk) {
     emit(config, {
@@ -361,7 +367,7 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
       digits: 1,
       target: { ratio: TARGET.throughputRatio },
       reference: REFERENCE.bulk_mb_per_s,
-      extra: { message_bytes: BULK_MESSAGE_BYTES, ...lost(r.bulk) },
+      extra: { message_bytes: BULK_MESSAGE_BYTES, ...lost(r.bulk), sender: senderNote },
       error: r.bulk === undefined ? err("bulk") : undefined,
     });
   }
@@ -377,6 +383,7 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
     extra: {
       ...size,
       ...lost(r.small),
+      sender: senderNote,
       ...dgramExtra(dgram?.small?.msgsPerS, 0, dgram?.small === undefined ? {} : { raw_dgram_loss: round(1 - dgram.small.received / Math.max(1, dgram.small.sent), 4) }),
     },
     error: r.small === undefined ? err("msgs") : undefined,
@@ -447,9 +454,13 @@ export async function runLink(args: string[]): Promise<number> {
   let quick = false;
   let transport = "all";
   let cpuProfDir: string | undefined;
+  let naiveSend = false;
+  let verbose = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === "--quick") quick = true;
+    else if (arg === "--naive-send") naiveSend = true;
+    else if (arg === "--verbose") verbose = true;
     else if (arg === "--transport" || arg.startsWith("--transport=")) {
       transport = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : (args[++i] ?? "");
       if (!["tcp", "udp", "all"].includes(transport)) {
@@ -487,7 +498,7 @@ export async function runLink(args: string[]): Promise<number> {
   const started = performance.now();
   const step = async (config: Config): Promise<Results> => {
     const at = performance.now();
-    const results = await runConfig(config, d, cpuProfDir);
+    const results = await runConfig(config, d, cpuProfDir, naiveSend, verbose);
     warn(`${config.transport}${config.udpMtu ? ` mtu ${config.udpMtu}` : ""}: done in ${((performance.now() - at) / 1000).toFixed(1)} s`);
     if (results.diagnostics !== undefined) warn(`${config.transport}${config.udpMtu ? ` mtu ${config.udpMtu}` : ""} diagnostics: ${JSON.stringify(results.diagnostics)}`);
     return results;
@@ -498,7 +509,7 @@ export async function runLink(args: string[]): Promise<number> {
   let failed = Object.keys(raw.errors).length > 0 || (dgram !== undefined && Object.keys(dgram.errors).length > 0);
   for (const config of configs) {
     const results = await step(config);
-    emitConfig(config, results, raw, config.mode === "skein_udp" ? dgram : undefined, d);
+    emitConfig(config, results, raw, config.mode === "skein_udp" ? dgram : undefined, d, naiveSend);
     if (Object.keys(results.errors).length > 0) failed = true;
   }
   warn(`total ${((performance.now() - started) / 1000).toFixed(1)} s${cpuProfDir ? `; CPU profiles in ${cpuProfDir}` : ""}`);

@@ -14,8 +14,18 @@ export function isLogLevel(value: unknown): value is RuntimeLogLevel {
   return typeof value === "string" && (LOG_LEVELS as readonly string[]).includes(value);
 }
 
+/**
+ * Children are made from the root with the merged bindings, so that a child's `module` replaces
+ * its parent's instead of appearing twice in the JSON line (pino appends bindings).
+ */
 class PinoAdapter implements Logger {
-  constructor(private readonly target: PinoLogger) {}
+  private readonly target: PinoLogger;
+  constructor(
+    private readonly root: PinoLogger,
+    private readonly bindings: LogFields,
+  ) {
+    this.target = Object.keys(bindings).length === 0 ? root : root.child(bindings);
+  }
   debug(fields: LogFields, message: string): void {
     this.target.debug(fields, message);
   }
@@ -29,7 +39,7 @@ class PinoAdapter implements Logger {
     this.target.error(fields, message);
   }
   child(bindings: LogFields): Logger {
-    return new PinoAdapter(this.target.child(bindings));
+    return new PinoAdapter(this.root, { ...this.bindings, ...bindings });
   }
 }
 
@@ -50,13 +60,13 @@ export function createLogger(options: CreateLoggerOptions): Logger {
     stderrDestination ??= pino.destination({ fd: 2, sync: true });
     destination = stderrDestination;
   }
-  const base = pino(
+  const root = pino(
     {
       level: options.level,
-      base: { pid: process.pid, ...options.bindings },
+      base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,
   );
-  return new PinoAdapter(base);
+  return new PinoAdapter(root, { ...options.bindings });
 }

@@ -409,7 +409,7 @@ export class RuntimeNode implements SkeinNode {
     this.sweepTimer = undefined;
     // Called from an event listener in the middle of a drain: let that drain finish carrying
     // its outputs first, or the goodbyes would find the transports closed.
-    // removed
+    while (this.driver.isDraining) await new Promise((resolve) => setImmediate(resolve));
     this.driver.shutdown();
     await Promise.all([this.http?.close(), ...this.transports.map((transport) => transport.shutdown(CLOSE_GRACE_MS))]);
     this.inbox.end();
