@@ -33,3 +33,6 @@ export const RTT_BETA = 1 / 4;
 
 /** Largest packet (several frames) the engine builds for a stream transport. */
 export const STREAM_PACKET_MAX_BYTES = 64 * 1024;
+
+/** Accepted paths that have not completed a hello, at most; more are refused until some expire. */
+export const MAX_HALF_OPEN_PATHS = 256;

@@ -12,6 +12,7 @@ import { ArqChannel, DEFAULT_ARQ_CONFIG } from "../link/arq.js";
 import {
   CONNECT_TIMEOUT_MS,
   HELLO_RETRY_MS,
+  MAX_HALF_OPEN_PATHS,
   MAX_KNOWN_PEERS,
   MAX_PARALLEL_CONNECTS,
   PEER_EXCHANGE_INTERVAL_MS,
@@ -58,6 +59,8 @@ interface Path {
   address: Address;
   inbound: boolean;
   opened: boolean;
+  /** When the path appeared: an inbound path with no link by CONNECT_TIMEOUT_MS later is closed. */
+  createdAt: number;
   link: Link | undefined;
   /** Frames waiting to be packed into packets at the next flush. */
   pending: Uint8Array[];
@@ -88,6 +91,8 @@ export class NodeEngine implements EngineIo {
   private readonly session: number;
   private readonly paths = new Map<PathId, Path>();
   private readonly udpPathByAddress = new Map<string, Path>();
+  /** Inbound paths that have not (yet) carried a hello, oldest first. */
+  private readonly halfOpen = new Set<Path>();
   /** Links by peer: at most one per peer (duplicates are resolved at hello time). */
   private readonly links = new Map<NodeId, Link>();
   private readonly known = new Map<NodeId, KnownPeer>();
@@ -209,8 +214,14 @@ export class NodeEngine implements EngineIo {
       const existing = this.udpPathByAddress.get(formatAddress(address));
       if (existing) return existing.id;
     }
+    this.expireHalfOpen(now);
+    if (this.halfOpen.size >= MAX_HALF_OPEN_PATHS) {
+      this.drop("half_open_limit");
+      return undefined;
+    }
     const path = this.newPath(address, true);
     path.opened = true;
+    this.halfOpen.add(path);
     return path.id;
   }
 
@@ -264,12 +275,15 @@ export class NodeEngine implements EngineIo {
     this.now = now;
     if (this.closed) return;
     for (const link of [...this.links.values()]) this.tickLink(link, now);
+    this.expireHalfOpen(now);
     if (now >= this.maintainAt) this.maintain(now);
   }
 
   nextDeadline(): number {
     if (this.closed) return Infinity;
     let deadline = this.started ? this.maintainAt : Infinity;
+    const oldestHalfOpen = this.halfOpen.values().next();
+    if (!oldestHalfOpen.done) deadline = Math.min(deadline, oldestHalfOpen.value.createdAt + CONNECT_TIMEOUT_MS);
     for (const link of this.links.values()) {
       const state = link.state;
       if (state.kind === "up") {
@@ -743,12 +757,26 @@ export class NodeEngine implements EngineIo {
 
   // ─── Paths and frames out ─────────────────────────────────────────────────────────────────────
 
+  /** Closes inbound paths that never said hello (idle connections, one-off garbage senders). */
+  private expireHalfOpen(now: number): void {
+    for (const path of this.halfOpen) {
+      if (path.link !== undefined || !this.paths.has(path.id)) {
+        this.halfOpen.delete(path);
+        continue;
+      }
+      if (now < path.createdAt + CONNECT_TIMEOUT_MS) break;
+      this.halfOpen.delete(path);
+      this.closePath(path);
+    }
+  }
+
   private newPath(address: Address, inbound: boolean): Path {
     const path: Path = {
       id: this.nextPathId++,
       address,
       inbound,
       opened: false,
+      createdAt: this.now,
       link: undefined,
       pending: [],
       pendingBytes: 0,
@@ -763,6 +791,7 @@ export class NodeEngine implements EngineIo {
   }
 
   private newLink(path: Path, peer: NodeId, state: LinkState): Link {
+    this.halfOpen.delete(path);
     const link: Link = {
       peer,
       path,
@@ -780,6 +809,7 @@ export class NodeEngine implements EngineIo {
 
   private forgetPath(path: Path): void {
     this.paths.delete(path.id);
+    this.halfOpen.delete(path);
     const key = formatAddress(path.address);
     if (path.address.transport === "udp" && this.udpPathByAddress.get(key) === path) this.udpPathByAddress.delete(key);
   }

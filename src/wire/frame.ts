@@ -69,8 +69,17 @@ export function writeFrameHeader(target: Uint8Array, offset: number, header: Omi
 
 /** Header and payload in one fresh buffer (one transport write). */
 export function encodeFrame(header: Omit<FrameHeader, "version" | "length">, payload: Uint8Array): Uint8Array {
+  // Hot path (every message): one allocation, no intermediate header object.
   const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
-  writeFrameHeader(frame, 0, { ...header, length: payload.byteLength });
+  frame[0] = FRAME_VERSION;
+  frame[1] = header.kind;
+  frame[2] = header.flags;
+  frame[3] = header.ttl;
+  writeU32(frame, 4, header.source);
+  writeU32(frame, 8, header.destination);
+  frame[12] = header.module >>> 8;
+  frame[13] = header.module & 0xff;
+  writeU32(frame, 16, payload.byteLength);
   frame.set(payload, FRAME_HEADER_BYTES);
   return frame;
 }

@@ -334,3 +334,31 @@ test("malformed and unexpected frames are counted and dropped, never thrown", ()
   assert.equal(dropped.no_link, 1, "a forged source has no link");
   assert.deepEqual(upPeers(a), [2], "the link survives garbage");
 });
+
+test("inbound paths that never say hello are bounded and expire", () => {
+  const engine = new NodeEngine({
+    nodeId: 1,
+    listenAddresses: [{ transport: "udp", host: "10.0.0.1", port: 7000 }],
+    seeds: [],
+    maxNeighbours: 32,
+    probeIntervalMs: 1000,
+    linkTimeoutMs: 5000,
+    udpMtu: 1400,
+    rng: new SeededRng(1),
+    logger: new RecordingLogger(),
+  });
+  engine.start(0);
+  const accepted: number[] = [];
+  for (let index = 0; index < 300; index += 1) {
+    const pathId = engine.acceptPath(index, { transport: "tcp", host: "10.9.0.1", port: 1000 + index });
+    if (pathId !== undefined) accepted.push(pathId);
+  }
+  assert.equal(accepted.length, 256, "half-open paths are capped");
+  assert.equal(engine.stats().dropped.half_open_limit, 44);
+  assert.ok(engine.nextDeadline() <= 3000, "the oldest half-open path has a deadline");
+  engine.tick(3100);
+  const closed: number[] = [];
+  for (let output = engine.pollOutput(); output; output = engine.pollOutput()) if (output.kind === "close_path") closed.push(output.pathId);
+  assert.deepEqual(closed, accepted.slice(0, 101), "those older than the connect timeout are closed");
+  assert.notEqual(engine.acceptPath(3100, { transport: "tcp", host: "10.9.0.2", port: 1 }), undefined, "room again");
+});
