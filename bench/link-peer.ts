@@ -43,6 +43,8 @@ const DGRAM_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
  * 1 MiB lets records queue up and leave in one writev, as skein's send() does up to 4 MiB.
  */
 const RAW_NET_HIGH_WATER_BYTES = 1024 * 1024;
+/** A sender yields to the event loop once per this many bytes (see Peer.stream). */
+const YIELD_BYTES = 256 * 1024;
 /** How long the process may take to exit once the orchestrator let go of it. */
 const EXIT_GRACE_MS = 5_000;
 
@@ -56,8 +58,8 @@ interface Endpoint {
   sendPrepared(prepared: Uint8Array): Promise<void> | undefined;
   /** Sends `data` back to whoever sent the last message (server echo). */
   reply(data: Uint8Array): void;
-  /** Sends `prepared` in a tight loop, as fast as the stack takes it, until `done()`. Returns the count. */
-  stream(prepared: Uint8Array, done: () => boolean): Promise<number>;
+  /** Resolves once everything sent has left the process (raw_dgram: no send callback outstanding). */
+  flushed(): Promise<void>;
   diagnostics(): unknown;
   close(): Promise<void>;
 }
@@ -174,15 +176,7 @@ class RawNetEndpoint implements Endpoint {
     this.socket.write(this.prepare(data));
   }
 
-  async stream(prepared: Uint8Array, done: () => boolean): Promise<number> {
-    const socket = this.socket;
-    let count = 0;
-    while (!done()) {
-      count++;
-      if (!socket.write(prepared)) await this.drained();
-    }
-    return count;
-  }
+  async flushed(): Promise<void> {}
 
   diagnostics(): unknown {
     return { bytesWritten: this.socket.bytesWritten, bytesRead: this.socket.bytesRead };
@@ -254,29 +248,25 @@ class RawDgramEndpoint implements Endpoint {
     return data;
   }
 
+  /** Without a bound on send callbacks outstanding a sender would queue datagrams without limit. */
   sendPrepared(prepared: Uint8Array): Promise<void> | undefined {
     this.outstanding++;
     if (this.connected) this.socket.send(prepared, this.afterSend);
     else this.socket.send(prepared, this.peerPort, this.peerHost, this.afterSend);
-    return undefined;
+    return this.outstanding >= DGRAM_MAX_OUTSTANDING ? this.room() : undefined;
+  }
+
+  private async room(): Promise<void> {
+    while (this.outstanding >= DGRAM_MAX_OUTSTANDING) await new Promise<void>((resolve) => (this.wake = resolve));
   }
 
   reply(data: Uint8Array): void {
-    this.sendPrepared(data);
+    this.outstanding++;
+    this.socket.send(data, this.peerPort, this.peerHost, this.afterSend);
   }
 
-  async stream(prepared: Uint8Array, done: () => boolean): Promise<number> {
-    let count = 0;
-    while (!done()) {
-      if (this.outstanding >= DGRAM_MAX_OUTSTANDING) {
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        continue;
-      }
-      this.sendPrepared(prepared);
-      count++;
-    }
+  async flushed(): Promise<void> {
     while (this.outstanding > 0) await new Promise<void>((resolve) => (this.wake = resolve));
-    return count;
   }
 
   diagnostics(): unknown {
@@ -291,8 +281,6 @@ class RawDgramEndpoint implements Endpoint {
 // ─── skein ────────────────────────────────────────────────────────────────────────────────────
 
 const RELIABLE = { reliable: true } as const;
-/** The skein sender yields to the event loop once per this many bytes (see SkeinEndpoint.stream). */
-const SKEIN_YIELD_BYTES = 256 * 1024;
 const SERVER_ID = 1;
 const CLIENT_ID = 2;
 
@@ -303,7 +291,6 @@ class SkeinEndpoint implements Endpoint {
     private readonly node: SkeinNode,
     peer: number,
     deliver: Deliver,
-    private readonly naiveSend: boolean,
   ) {
     this.peer = peer;
     // A link going down in the middle of a benchmark is worth knowing about, with its reason.
@@ -326,7 +313,7 @@ class SkeinEndpoint implements Endpoint {
   static async listen(spec: PeerSpec, deliver: Deliver): Promise<{ endpoint: SkeinEndpoint; address: string }> {
     const { createNode } = await import("../src/index.js");
     const node = await createNode(SkeinEndpoint.options(spec, SERVER_ID, []));
-    return { endpoint: new SkeinEndpoint(node, CLIENT_ID, deliver, spec.naiveSend === true), address: node.addresses[0]! };
+    return { endpoint: new SkeinEndpoint(node, CLIENT_ID, deliver), address: node.addresses[0]! };
   }
 
   /** Loads skein before the clock starts: the timed part is createNode + link up + first echo. */
@@ -336,7 +323,7 @@ class SkeinEndpoint implements Endpoint {
 
   static async connect(skein: typeof import("../src/index.js"), spec: PeerSpec, address: string, deliver: Deliver): Promise<SkeinEndpoint> {
     const node = await skein.createNode(SkeinEndpoint.options(spec, CLIENT_ID, [`${SERVER_ID}@${address}`]));
-    const endpoint = new SkeinEndpoint(node, SERVER_ID, deliver, spec.naiveSend === true);
+    const endpoint = new SkeinEndpoint(node, SERVER_ID, deliver);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no link to ${SERVER_ID}@${address} within 10 s`)), 10_000);
       const done = (): void => {
@@ -366,25 +353,7 @@ class SkeinEndpoint implements Endpoint {
     });
   }
 
-  async stream(prepared: Uint8Array, done: () => boolean): Promise<number> {
-    const node = this.node;
-    const peer = this.peer;
-    let count = 0;
-    let sinceYield = 0;
-    // What a program would write: await every send. send() resolves at once (a resolved promise)
-    // unless the link is congested, so on a fast link such a loop runs on microtasks alone and
-    // starves the event loop: no timers, no reads, keepalives unanswered, and after linkTimeoutMs
-    // the link is declared dead. Unless `naiveSend`, yield once per SKEIN_YIELD_BYTES.
-    while (!done()) {
-      await node.send(peer, prepared, RELIABLE);
-      count++;
-      if (!this.naiveSend && (sinceYield += prepared.byteLength) >= SKEIN_YIELD_BYTES) {
-        sinceYield = 0;
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-    }
-    return count;
-  }
+  async flushed(): Promise<void> {}
 
   diagnostics(): unknown {
     const stats = this.node.stats();
@@ -545,7 +514,23 @@ class Peer {
     this.stopping = false;
     const start = performance.now();
     const deadline = start + durationMs;
-    const count = await endpoint.stream(prepared, () => this.stopping || performance.now() >= deadline);
+    let count = 0;
+    let sinceYield = 0;
+    // What a program would write: send, and wait when the stack says so (raw_net: write() returned
+    // false; raw_dgram: too many sends outstanding; skein: always await send()). A stack that
+    // never pushes back (the kernel takes everything: usual on loopback) leaves such a loop running
+    // on microtasks alone, which starves the event loop: no timers, no reads, no IPC. Every sender
+    // therefore also yields once per YIELD_BYTES, unless `naiveSend`.
+    while (!this.stopping && performance.now() < deadline) {
+      const wait = endpoint.sendPrepared(prepared);
+      count++;
+      if (wait !== undefined) await wait;
+      if (!this.spec.naiveSend && (sinceYield += size) >= YIELD_BYTES) {
+        sinceYield = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    await endpoint.flushed();
     return { messages: count, bytes: count * size, seconds: (performance.now() - start) / 1000 };
   }
 

@@ -14,7 +14,7 @@ export interface PeerSpec {
   role: PeerRole;
   /** skein_udp only: the node's udpMtu. */
   udpMtu?: number;
-  /** skein only: the sender awaits send() and never yields otherwise (starves its event loop). */
+  /** The sender only waits when its stack pushes back, never yields otherwise (see link-peer.ts). */
   naiveSend?: boolean;
 }
 

@@ -21,7 +21,7 @@
  * Output: one JSON line per figure on stdout, with the raw_net figure of the same run as its
  * baseline; progress and warnings go to stderr.
  */
-import { type ChildProcess, fork } from "node:child_process";
+import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -121,6 +121,11 @@ class PeerProcess {
     const execArgv = cpuProfDir === undefined || !spec.mode.startsWith("skein") ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`];
     this.child = fork(PEER_PATH, [JSON.stringify(spec)], { stdio: ["ignore", "pipe", "pipe", "ipc"], execArgv });
     children.add(this.child);
+    const pin = process.env.LINK_PIN;
+    if (pin) {
+      const cpu = pin === "same" ? "0" : spec.role === "server" ? "1" : "0";
+      execFileSync("taskset", ["-a", "-pc", cpu, String(this.child.pid)], { stdio: "ignore" });
+    }
     // Peer output is diagnostics: to our stderr, never into the JSON lines.
     this.child.stdout!.on("data", (chunk: Buffer) => process.stderr.write(chunk));
     this.child.stderr!.on("data", (chunk: Buffer) => {
@@ -355,7 +360,9 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
   const dgramExtra = (value: number | undefined, digits: number, more: Record<string, unknown> = {}): Record<string, unknown> =>
     dgram === undefined ? {} : { raw_dgram_value: value === undefined ? null : round(value, digits), ...more };
   const size = { message_bytes: SMALL_MESSAGE_BYTES };
-  const senderNote = naiveSend ? "await send() in a loop, nothing else" : "await send() in a loop, plus one setImmediate per 256 KiB (without it the loop starves the event loop)";
+  const senderNote = naiveSend
+    ? "loop: await node.send() (raw_net: write(), await 'drain' when it returns false); nothing else"
+    : "loop: await node.send() (raw_net: write(), await 'drain' when it returns false); every sender also yields one setImmediate per 256 KiB";
 
   if (config.bulk) {
     emit(config, {

@@ -3,7 +3,7 @@
  * Internet-like map (a generated RTT matrix, `--emulate-latency`), with a live table of every
  * node's neighbours and measured RTTs next to the emulated ones.
  *
- * Children never outlive the demo: on SIGINT/SIGTERM (or `--duration-s`) each gets SIGTERM, then
+ * Children never outlive the demo: on SIGINT/SIGTERM/SIGHUP (or `--duration-s`) each gets SIGTERM, then
  * SIGKILL if it has not exited within CHILD_STOP_TIMEOUT_MS; their stdin is a pipe and they run
  * with `--exit-on-stdin-close`, so even if the demo itself is killed outright they stop.
  */
@@ -107,6 +107,15 @@ export function renderDemo(view: DemoView): string {
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * Redraws the terminal in place without flicker: cursor home, each line followed by "erase to end
+ * of line", then "erase below".
+ */
+export function repaint(text: string): string {
+  const lines = text.endsWith("\n") ? text.slice(0, -1).split("\n") : text.split("\n");
+  return `\x1b[H${lines.map((line) => `${line}\x1b[K`).join("\n")}\n\x1b[J`;
+}
+
 /** The message of a pino JSON log line (what a child said last), or the line itself. */
 export function summarizeLogLine(line: string): string {
   try {
@@ -161,7 +170,9 @@ class DemoChild {
     args: string[],
     env: NodeJS.ProcessEnv,
   ) {
-    this.process = spawn(process.execPath, [cliPath, "node", ...args], { stdio: ["pipe", "pipe", "pipe"], env });
+    // Own process group: Ctrl-C in the terminal reaches only the demo, which stops each child
+    // once (SIGTERM) and waits for it.
+    this.process = spawn(process.execPath, [cliPath, "node", ...args], { stdio: ["pipe", "pipe", "pipe"], env, detached: true });
     this.exited = new Promise((resolve) => {
       this.process.once("exit", (code, signal) => {
         this.exit = { code, signal };
@@ -332,6 +343,7 @@ export async function runDemoCommand(flags: DemoFlags): Promise<number> {
   const onSignal = (signal: NodeJS.Signals): void => stop(signal);
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  process.on("SIGHUP", onSignal);
   let durationTimer: NodeJS.Timeout | undefined;
   let refreshTimer: NodeJS.Timeout | undefined;
   const startedAt = Date.now();
@@ -371,7 +383,7 @@ export async function runDemoCommand(flags: DemoFlags): Promise<number> {
     if (!(await startOrStop(Promise.all(children.map((child) => child.waitListening(CHILD_START_TIMEOUT_MS)))))) return 0;
 
     if (durationS !== undefined) durationTimer = setTimeout(() => stop(`${durationS} s elapsed`), durationS * 1000);
-    if (tty) out("\x1b[?25l");
+    if (tty) out("\x1b[?25l\x1b[2J");
     let polling = false;
     let lastSnapshot = Date.now();
     const refresh = async (): Promise<void> => {
@@ -395,7 +407,7 @@ export async function runDemoCommand(flags: DemoFlags): Promise<number> {
       }
       if (stopReason !== undefined) return;
       if (tty) {
-        out(`\x1b[H\x1b[2J${frame("Ctrl-C to stop")}`);
+        out(repaint(frame("Ctrl-C to stop")));
       } else if (Date.now() - lastSnapshot >= snapshotS * 1000) {
         lastSnapshot = Date.now();
         out(`${frame()}\n`);
@@ -409,13 +421,14 @@ export async function runDemoCommand(flags: DemoFlags): Promise<number> {
   } finally {
     clearTimeout(durationTimer);
     clearInterval(refreshTimer);
-    // Ctrl-C in a terminal reaches the children too; either way, wait for each one to be gone.
+    // Wait for each child to be gone.
     await Promise.all(children.map((child) => child.stop(CHILD_STOP_TIMEOUT_MS)));
     rmSync(tmpDir, { recursive: true, force: true });
     cleaned = true;
     process.off("exit", emergency);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.off("SIGHUP", onSignal);
     if (tty) out("\x1b[?25h");
     if (stopReason !== undefined) process.stderr.write(
       `skein demo: stopped ${children.length} node${children.length === 1 ? "" : "s"}${stopReason === undefined ? "" : ` (${stopReason})`}, removed ${tmpDir}\n`,

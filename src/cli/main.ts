@@ -165,7 +165,7 @@ function reportError(error: unknown, io: CliIo, where: () => string): number {
     if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return EXIT_OK;
     // `skein` or `skein sim` alone: commander printed the help on stderr.
     if (error.code === "commander.help") return EXIT_USAGE;
-    const message = oneLine(error.message.replace(/^error: /, ""));
+    const message = oneLine(error.message.replace(/^error: /, "")).replace(/\.$/, "");
     io.stderr(`skein: ${message}; see "${where()} --help"\n`);
     return EXIT_USAGE;
   }

@@ -51,6 +51,22 @@ async function loadCreateNode(): Promise<CreateNode> {
 /** Runs the node until a signal; resolves with the exit code. Throws UsageError/CliFailure. */
 export async function runNodeCommand(flags: NodeCommandFlags, env: Env): Promise<number> {
   const options = loadNodeOptions(flags, env);
+  // Listen for stop requests before starting, so that a signal during startup is not lost.
+  let stopReason: string | undefined;
+  const stopRequested = new Promise<string>((resolve) => {
+    const stop = (reason: string): void => {
+      stopReason ??= reason;
+      resolve(reason);
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    if (flags.exitOnStdinClose === true) {
+      process.stdin.once("end", () => stop("stdin closed"));
+      process.stdin.once("close", () => stop("stdin closed"));
+      process.stdin.on("error", () => stop("stdin closed"));
+      process.stdin.resume();
+    }
+  });
   const createNode = await loadCreateNode();
   let node: SkeinNode;
   try {
@@ -61,19 +77,9 @@ export async function runNodeCommand(flags: NodeCommandFlags, env: Env): Promise
     if (error instanceof SkeinError) throw new CliFailure(error.message, error.code, { cause: error });
     throw error;
   }
-  process.stdout.write(`${listeningLine(node)}\n`);
+  if (stopReason === undefined) process.stdout.write(`${listeningLine(node)}\n`);
 
-  const reason = await new Promise<string>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => resolve(signal);
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
-    if (flags.exitOnStdinClose === true) {
-      process.stdin.once("end", () => resolve("stdin closed"));
-      process.stdin.once("close", () => resolve("stdin closed"));
-      process.stdin.on("error", () => resolve("stdin closed"));
-      process.stdin.resume();
-    }
-  });
+  const reason = await stopRequested;
   // A second signal while closing exits at once.
   const force = (): void => process.exit(EXIT_FAILURE);
   process.once("SIGINT", force);

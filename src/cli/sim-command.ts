@@ -78,7 +78,7 @@ export async function runLinksCommand(flags: LinksFlags): Promise<number> {
   if (flags.matrix === undefined) throw new UsageError("missing --matrix: expected an RTT matrix JSON file");
   const matrix = loadMatrixFlag(flags.matrix);
   const names = matrixNames(matrix).length;
-  const nodes = parseIntegerFlag("--nodes", flags.nodes, 1, names);
+  const nodes = parseIntegerFlag("--nodes", flags.nodes, 1, names, ` (the matrix has ${names} node${names === 1 ? "" : "s"})`);
   const seed = parseIntegerFlag("--seed", flags.seed, 0, 0xffff_ffff);
   const loss = parseNumberFlag("--loss", flags.loss, 0, 1, "expected a packet loss probability in 0..1, e.g. 0.01");
   const durationS = parseNumberFlag("--duration-s", flags.durationS, 0.001, 86_400, "expected a simulated duration in seconds, in (0, 86400]");

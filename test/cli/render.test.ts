@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseListeningLine, renderDemo, summarizeLogLine, childEnv, demoMatrix } from "../../src/cli/demo.js";
+import { childEnv, demoMatrix, parseListeningLine, renderDemo, repaint, summarizeLogLine } from "../../src/cli/demo.js";
 import { UsageError } from "../../src/cli/errors.js";
 import { generateMatrixText, rekeyByNodeIds } from "../../src/cli/sim-command.js";
 import { normalizeApiUrl, parseNodeStatus, renderStatus, type NodeStatus } from "../../src/cli/status.js";
@@ -146,6 +146,10 @@ describe("skein demo rendering", () => {
     assert.equal(parseListeningLine("not json"), undefined);
     assert.equal(summarizeLogLine('{"level":50,"msg":"link failed","err":{"message":"boom"}}'), "link failed: boom");
     assert.equal(summarizeLogLine("skein: bad --udp-port value"), "bad --udp-port value");
+  });
+
+  it("repaints a terminal in place, erasing leftovers of the previous frame", () => {
+    assert.equal(repaint("a\nbb\n"), "\x1b[Ha\x1b[K\nbb\x1b[K\n\x1b[J");
   });
 
   it("keeps SKEIN_* variables away from the children", () => {
