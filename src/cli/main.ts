@@ -102,6 +102,7 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
     .option("--nodes <N>", "use the first N nodes of the matrix (default all)")
     .option("--seed <S>", "random seed (same seed, same run)")
     .option("--loss <P>", "packet loss probability, 0..1")
+    .option("--jitter <RATIO>", "delay jitter: standard deviation as a share of each pair's one-way delay, 0..1 (default 0)")
     .option("--duration-s <T>", "simulated seconds")
     .action(async (flags: { matrix?: string; nodes?: string; seed?: string; loss?: string; durationS?: string }) => {
       result.code = await runLinksCommand(flags);

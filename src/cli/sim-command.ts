@@ -62,6 +62,7 @@ export interface LinksFlags {
   nodes?: string;
   seed?: string;
   loss?: string;
+  jitter?: string;
   durationS?: string;
 }
 
@@ -81,6 +82,7 @@ export async function runLinksCommand(flags: LinksFlags): Promise<number> {
   const nodes = parseIntegerFlag("--nodes", flags.nodes, 1, names, ` (the matrix has ${names} node${names === 1 ? "" : "s"})`);
   const seed = parseIntegerFlag("--seed", flags.seed, 0, 0xffff_ffff);
   const loss = parseNumberFlag("--loss", flags.loss, 0, 1, "expected a packet loss probability in 0..1, e.g. 0.01");
+  const jitter = parseNumberFlag("--jitter", flags.jitter, 0, 1, "expected a jitter ratio in 0..1 (standard deviation as a share of each pair's one-way delay), e.g. 0.05");
   const durationS = parseNumberFlag("--duration-s", flags.durationS, 0.001, 86_400, "expected a simulated duration in seconds, in (0, 86400]");
   // Loaded lazily: the simulator is not needed by the other commands.
   const scenario = await import("../sim/scenarios/links.js");
@@ -88,6 +90,7 @@ export async function runLinksCommand(flags: LinksFlags): Promise<number> {
   if (nodes !== undefined) params.nodes = nodes;
   if (seed !== undefined) params.seed = seed;
   if (loss !== undefined) params.loss = loss;
+  if (jitter !== undefined && jitter > 0) params.jitter = { kind: "relative", ratio: jitter };
   if (durationS !== undefined) params.durationS = durationS;
   let report: LinksReport;
   try {

@@ -28,7 +28,7 @@ test("30 nodes: full mesh, every SRTT within 5% of the matrix, same seed → sam
   assert.equal(report.links_one_sided, 0);
   assert.equal(report.rtt_samples, 870);
   assert.ok(report.rtt_error_pct.max !== null && report.rtt_error_pct.max < 5, JSON.stringify(report));
-  assert.deepEqual(Object.keys(report), ["nodes", "links_up", "expected_links", "rtt_error_pct", "seed", "loss", "duration_s", "rtt_samples", "links_one_sided"]);
+  assert.deepEqual(Object.keys(report), ["nodes", "links_up", "expected_links", "rtt_error_pct", "seed", "loss", "jitter", "duration_s", "rtt_samples", "links_one_sided"]);
   const again = runLinksScenario({ matrix: MATRIX_30, seed: 1 });
   assert.deepEqual(again, report);
   assert.equal(JSON.stringify(again), JSON.stringify(report));

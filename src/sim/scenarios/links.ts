@@ -43,6 +43,8 @@ export interface LinksReport {
   rtt_error_pct: { mean: number | null; max: number | null };
   seed: number;
   loss: number;
+  /** The jitter model of the run ("none" or e.g. "relative 0.05"). */
+  jitter: string;
   duration_s: number;
   /** Neighbour entries that went into rtt_error_pct. */
   rtt_samples: number;
@@ -68,14 +70,14 @@ export function runLinksScenario(options: LinksScenarioOptions): LinksReport {
     maxDurationMs: Math.max(3_600_000, durationS * 1000),
   });
   sim.runUntil(durationS * 1000);
-  return measureLinks(sim, options.matrix, { seed, loss, durationS });
+  return measureLinks(sim, options.matrix, { seed, loss, jitter: describeJitter(options.jitter), durationS });
 }
 
 /** The LinksReport of a simulator's current state (usable mid-run by other scenarios and tests). */
 export function measureLinks<E extends SimEngine>(
   sim: Simulator<E>,
   matrix: Matrix,
-  meta: { seed: number; loss: number; durationS: number },
+  meta: { seed: number; loss: number; jitter?: string; durationS: number },
 ): LinksReport {
   const n = sim.size;
   let samples = 0;
@@ -111,10 +113,25 @@ export function measureLinks<E extends SimEngine>(
     rtt_error_pct: { mean: samples === 0 ? null : round(sum / samples), max: samples === 0 ? null : round(max) },
     seed: meta.seed,
     loss: meta.loss,
+    jitter: meta.jitter ?? "none",
     duration_s: meta.durationS,
     rtt_samples: samples,
     links_one_sided: one,
   };
+}
+
+function describeJitter(jitter: JitterModel | undefined): string {
+  if (!jitter) return "none";
+  switch (jitter.kind) {
+    case "none":
+      return "none";
+    case "uniform":
+      return `uniform ±${jitter.maxMs} ms`;
+    case "normal":
+      return `normal sd ${jitter.sdMs} ms`;
+    case "relative":
+      return `relative ${jitter.ratio}`;
+  }
 }
 
 function round(value: number): number {
