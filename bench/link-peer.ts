@@ -3,7 +3,7 @@
  *
  *   node dist/bench/link-peer.js '{"mode":"skein_tcp","role":"server"}'
  *
- * It speaks to the orchestrator over the fork IPC channel (link-protocol.ts): a server announces
+ * It speaks to the orchestrator over the IPC channel it was started with (link-protocol.ts): a server announces
  * its address with a `ready` message, then both sides answer commands. Every payload's first
  * byte says what it is for: KIND_SINK (count it) or KIND_ECHO (the server sends it straight back,
  * the client takes it as the answer to its ping).
@@ -550,16 +550,20 @@ class Peer {
     return { messages: this.received, bytes: this.receivedBytes };
   }
 
-  private async echo(size: number, count: number, warmup: number): Promise<EchoResult> {
+  private async echo(size: number, count: number, warmupMs: number): Promise<EchoResult> {
     const endpoint = await this.endpointReady;
     const payload = new Uint8Array(size);
     payload[0] = KIND_ECHO;
     const prepared = endpoint.prepare(payload);
     const samples = new Float64Array(count);
-    for (let i = 0; i < warmup + count; i++) {
+    // Warm up for a while rather than a number of round trips: V8 keeps optimising the path for
+    // the first ~second, and those slow early round trips would otherwise make up the p99.
+    const warmupEnd = performance.now() + warmupMs;
+    while (performance.now() < warmupEnd) await this.pingOnce(prepared);
+    for (let i = 0; i < count; i++) {
       const start = performance.now();
       await this.pingOnce(prepared);
-      if (i >= warmup) samples[i - warmup] = (performance.now() - start) * 1000;
+      samples[i] = (performance.now() - start) * 1000;
     }
     let sum = 0;
     for (const sample of samples) sum += sample;
@@ -604,7 +608,7 @@ class Peer {
       case "wait_received":
         return this.waitReceived(command.messages, command.settleMs, command.timeoutMs);
       case "echo":
-        return this.echo(command.size, command.count, command.warmup);
+        return this.echo(command.size, command.count, command.warmupMs);
       case "memory":
         return this.memory();
       case "diagnostics":

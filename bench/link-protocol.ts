@@ -1,6 +1,6 @@
 /**
  * What the `link` benchmark's orchestrator (link.ts) and its peer processes (link-peer.ts) say to
- * each other over the IPC channel of `child_process.fork`. The orchestrator never touches the
+ * each other over the IPC channel of the child process. The orchestrator never touches the
  * network itself: each measured configuration runs in two fresh peer processes, a server (the
  * far side: sink and echo) and a client (the near side: connects, sends, pings).
  */
@@ -34,8 +34,8 @@ export type PeerCommand =
   | { cmd: "stop" }
   /** Server: wait until `messages` were received, or nothing arrived for `settleMs`. */
   | { cmd: "wait_received"; messages: number; settleMs: number; timeoutMs: number }
-  /** Client: `warmup` then `count` ping-pongs of `size` bytes, one outstanding. */
-  | { cmd: "echo"; size: number; count: number; warmup: number }
+  /** Client: ping-pongs of `size` bytes, one outstanding, for `warmupMs`, then `count` timed ones. */
+  | { cmd: "echo"; size: number; count: number; warmupMs: number }
   | { cmd: "memory" }
   | { cmd: "diagnostics" }
   | { cmd: "close" };

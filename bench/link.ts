@@ -1,13 +1,13 @@
 /**
- * `npm run bench -- link [--quick] [--transport tcp|udp|all] [--cpu-prof DIR]`
+ * `npm run bench -- link [--quick] [--transport tcp|udp|all] [...]` (LINK_USAGE lists them all)
  *
  * One link between two processes on 127.0.0.1, skein against raw sockets doing the same work.
  * This process only orchestrates: every configuration runs in two fresh peer processes
- * (link-peer.ts), a server (sink and echo) and a client, so that memory and JIT state of one
+ * (link-peer.ts), a server (sink and echo) and a client, so that the memory and JIT state of one
  * configuration never leak into another. Configurations, in order:
  *
  *   raw_net      u32 length + payload on one node:net socket: the baseline of every figure
- *   raw_dgram    node:dgram, one payload per datagram, no reliability (udp only; extra baseline)
+ *   raw_dgram    node:dgram, one payload per datagram, no reliability (with udp; extra baseline)
  *   skein tcp    createNode({ tcpPort: 0 }), the other seeded with 1@/ip4/127.0.0.1/tcp/PORT
  *   skein udp    createNode({ udpPort: 0, udpMtu: 65000 }) (loopback-sized datagrams)
  *   skein udp    createNode({ udpPort: 0 }) at the default udpMtu of 1400
@@ -15,14 +15,19 @@
  * Workloads, each measured at the receiver after a warm-up: bulk (64 KiB messages, MB/s with
  * MB = 10^6 payload bytes), 1 KiB messages per second, 1 KiB echo round trips (one outstanding,
  * p50/p99 in µs), connect-to-first-echo (skein: from createNode of the second node, startup
- * included; raw: from net.connect / socket creation), idle RSS of each process with one link after
- * IDLE_MS, and each process's peak RSS (process.resourceUsage().maxRSS). RSS in MiB.
+ * included; raw: from net.connect / socket creation), RSS of each process with one link after an
+ * idle period, and each process's peak RSS (process.resourceUsage().maxRSS). RSS in MiB.
+ *
+ * On a machine with two CPUs or more and `taskset`, the server runs on CPU 1 and the client on
+ * CPU 0 (`--pin split`, the default): unpinned, the scheduler puts both on one CPU in some runs
+ * and on two in others, and round trips differ by 2-3× between the two cases.
  *
  * Output: one JSON line per figure on stdout, with the raw_net figure of the same run as its
  * baseline; progress and warnings go to stderr.
  */
-import { type ChildProcess, execFileSync, fork } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import type {
@@ -40,7 +45,17 @@ import type {
 
 const PEER_PATH = fileURLToPath(new URL("./link-peer.js", import.meta.url));
 
-export const LINK_USAGE = "usage: npm run bench -- link [--quick] [--transport tcp|udp|all] [--cpu-prof DIR] [--naive-send] [--verbose]";
+export const LINK_USAGE = [
+  "usage: npm run bench -- link [options]",
+  "  --quick                       short durations (a smoke test; figures are rough)",
+  "  --transport tcp|udp|all       skein configurations to run (default all; raw_net always runs)",
+  "                                also udp65000 or udp1400 for one UDP MTU only",
+  "  --workload LIST               comma-separated subset of echo,msgs,bulk,idle (default all)",
+  "  --pin split|same|none         CPU pinning of the two processes (default split when possible)",
+  "  --cpu-prof DIR                write a V8 CPU profile of every skein process into DIR",
+  "  --naive-send                  senders never yield unless their stack pushes back",
+  "  --verbose                     phase timings and per-node counters on stderr",
+].join("\n");
 
 const BULK_MESSAGE_BYTES = 64 * 1024;
 const SMALL_MESSAGE_BYTES = 1024;
@@ -52,13 +67,13 @@ interface Durations {
   warmupMs: number;
   measureMs: number;
   echoCount: number;
-  echoWarmup: number;
+  echoWarmupMs: number;
 }
 
-const FULL: Durations = { idleMs: 2_000, warmupMs: 500, measureMs: 2_500, echoCount: 5_000, echoWarmup: 500 };
-const QUICK: Durations = { idleMs: 300, warmupMs: 150, measureMs: 400, echoCount: 300, echoWarmup: 50 };
+const FULL: Durations = { idleMs: 2_000, warmupMs: 500, measureMs: 2_500, echoCount: 5_000, echoWarmupMs: 1_500 };
+const QUICK: Durations = { idleMs: 300, warmupMs: 150, measureMs: 400, echoCount: 300, echoWarmupMs: 100 };
 
-/** Issue targets (skein ÷ raw_net), and js-libp2p 3.3 (tcp + noise + yamux) measured on this machine. */
+/** Issue targets (skein ÷ raw_net, or absolute), and js-libp2p 3.3 measured on this machine. */
 const TARGET = { throughputRatio: 0.8, echoP50Ratio: 1.3, idleRssMib: 60 };
 const LIBP2P = "js-libp2p 3.3 tcp+noise+yamux, same machine";
 const REFERENCE = {
@@ -69,6 +84,21 @@ const REFERENCE = {
   idle_rss_mb: 90,
 } as const;
 
+type Workload = "echo" | "msgs" | "bulk" | "idle";
+const WORKLOADS: readonly Workload[] = ["echo", "msgs", "bulk", "idle"];
+type Pinning = "split" | "same" | "none";
+
+interface Options {
+  quick: boolean;
+  durations: Durations;
+  transport: string;
+  workloads: Set<Workload>;
+  pin: Pinning;
+  cpuProfDir: string | undefined;
+  naiveSend: boolean;
+  verbose: boolean;
+}
+
 interface Config {
   /** Label in the output's `transport` field. */
   transport: string;
@@ -77,6 +107,14 @@ interface Config {
   /** Extra fields on every line of this configuration. */
   fields: Record<string, unknown>;
   bulk: boolean;
+}
+
+interface Throughput {
+  /** Payload bytes per second, MB = 10^6. */
+  mbPerS: number;
+  msgsPerS: number;
+  sent: number;
+  received: number;
 }
 
 interface Results {
@@ -90,12 +128,20 @@ interface Results {
   diagnostics?: unknown;
 }
 
-interface Throughput {
-  /** Payload bytes per second, MB = 10^6. */
-  mbPerS: number;
-  msgsPerS: number;
-  sent: number;
-  received: number;
+function label(config: Config): string {
+  return `${config.transport}${config.udpMtu === undefined ? "" : ` mtu ${config.udpMtu}`}`;
+}
+
+function warn(text: string): void {
+  process.stderr.write(`link: ${text}\n`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 // ─── peer processes ───────────────────────────────────────────────────────────────────────────
@@ -116,22 +162,24 @@ class PeerProcess {
 
   constructor(
     readonly spec: PeerSpec,
-    cpuProfDir: string | undefined,
+    options: Options,
   ) {
-    const execArgv = cpuProfDir === undefined || !spec.mode.startsWith("skein") ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`];
-    this.child = fork(PEER_PATH, [JSON.stringify(spec)], { stdio: ["ignore", "pipe", "pipe", "ipc"], execArgv });
+    const nodeArgs = options.cpuProfDir !== undefined && spec.mode.startsWith("skein") ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+    const args = [...nodeArgs, PEER_PATH, JSON.stringify(spec)];
+    const stdio: ("ignore" | "pipe" | "ipc")[] = ["ignore", "pipe", "pipe", "ipc"];
+    // taskset execs node in the same process, so the IPC channel (an inherited fd) survives.
+    this.child =
+      options.pin === "none"
+        ? spawn(process.execPath, args, { stdio })
+        : spawn("taskset", ["-c", options.pin === "same" || spec.role === "client" ? "0" : "1", process.execPath, ...args], { stdio });
     children.add(this.child);
-    const pin = process.env.LINK_PIN;
-    if (pin) {
-      const cpu = pin === "same" ? "0" : spec.role === "server" ? "1" : "0";
-      execFileSync("taskset", ["-a", "-pc", cpu, String(this.child.pid)], { stdio: "ignore" });
-    }
     // Peer output is diagnostics: to our stderr, never into the JSON lines.
     this.child.stdout!.on("data", (chunk: Buffer) => process.stderr.write(chunk));
     this.child.stderr!.on("data", (chunk: Buffer) => {
       process.stderr.write(chunk);
       this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-2000);
     });
+    this.child.on("error", (error) => warn(`${this.name}: ${error.message}`));
     this.exited = new Promise((resolve) =>
       this.child.once("exit", (code, signal) => {
         children.delete(this.child);
@@ -193,7 +241,7 @@ class PeerProcess {
   /** Closes the stack, lets go of the process and waits for it to exit by itself (else kills it). */
   async stop(): Promise<void> {
     if (this.child.connected) {
-      await this.call({ cmd: "close" }, 10_000).catch((error: unknown) => warn(`${this.name}: close failed: ${String(error)}`));
+      await this.call({ cmd: "close" }, 10_000).catch((error: unknown) => warn(`${this.name}: close failed: ${errorText(error)}`));
       if (this.child.connected) this.child.disconnect();
     }
     const timer = setTimeout(() => {
@@ -203,18 +251,6 @@ class PeerProcess {
     await this.exited;
     clearTimeout(timer);
   }
-}
-
-function warn(text: string): void {
-  process.stderr.write(`link: ${text}\n`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 // ─── one configuration ────────────────────────────────────────────────────────────────────────
@@ -234,6 +270,7 @@ async function throughput(server: PeerProcess, client: PeerProcess, size: number
     await client.call({ cmd: "stop" }).catch(() => {});
   }
   const sent = await streamed;
+  // Reliable stacks must deliver everything sent; raw_dgram loses some, so only wait for quiet.
   const received = await server.call<ReceivedResult>(
     { cmd: "wait_received", messages: sent.messages, settleMs: reliable ? 5_000 : 300, timeoutMs: 30_000 },
     40_000,
@@ -246,48 +283,57 @@ async function throughput(server: PeerProcess, client: PeerProcess, size: number
   };
 }
 
-async function runConfig(config: Config, d: Durations, cpuProfDir: string | undefined, naiveSend: boolean, verbose: boolean): Promise<Results> {
+async function runConfig(config: Config, options: Options): Promise<Results> {
+  const d = options.durations;
   const results: Results = { errors: {} };
-  const spec = { mode: config.mode, udpMtu: config.udpMtu, naiveSend };
-  const server = new PeerProcess({ ...spec, role: "server" }, cpuProfDir);
-  const client = new PeerProcess({ ...spec, role: "client" }, cpuProfDir);
+  const spec = { mode: config.mode, udpMtu: config.udpMtu, naiveSend: options.naiveSend };
+  const server = new PeerProcess({ ...spec, role: "server" }, options);
+  const client = new PeerProcess({ ...spec, role: "client" }, options);
   const reliable = config.mode !== "raw_dgram";
   const attempt = async (what: string, work: () => Promise<void>): Promise<boolean> => {
     const at = performance.now();
     try {
       await work();
-      if (verbose) warn(`${config.transport}${config.udpMtu ? ` mtu ${config.udpMtu}` : ""} ${what}: ${((performance.now() - at) / 1000).toFixed(2)} s`);
+      if (options.verbose) warn(`${label(config)} ${what}: ${((performance.now() - at) / 1000).toFixed(2)} s`);
       return true;
     } catch (error) {
       results.errors[what] = errorText(error);
-      warn(`${config.transport}${config.udpMtu ? ` mtu ${config.udpMtu}` : ""} ${what} failed: ${errorText(error)}`);
+      warn(`${label(config)} ${what} failed: ${errorText(error)}`);
       return false;
     }
   };
+  const memory = (): Promise<[MemoryResult, MemoryResult]> =>
+    Promise.all([server.call<MemoryResult>({ cmd: "memory" }), client.call<MemoryResult>({ cmd: "memory" })]);
   try {
     const [{ address }] = await Promise.all([server.ready, client.ready]);
     const connected = await attempt("connect", async () => {
       results.connectMs = (await client.call<{ ms: number }>({ cmd: "connect", address }, 30_000)).ms;
     });
     if (!connected) return results;
-    await attempt("idle_rss", async () => {
-      await sleep(d.idleMs);
-      const [a, b] = await Promise.all([server.call<MemoryResult>({ cmd: "memory" }), client.call<MemoryResult>({ cmd: "memory" })]);
-      results.idleRss = [a.rss, b.rss];
-    });
-    await attempt("echo", async () => {
-      results.echo = await client.call<EchoResult>({ cmd: "echo", size: SMALL_MESSAGE_BYTES, count: d.echoCount, warmup: d.echoWarmup }, 120_000);
-    });
-    await attempt("msgs", async () => {
-      results.small = await throughput(server, client, SMALL_MESSAGE_BYTES, d, reliable);
-    });
-    if (config.bulk) {
+    if (options.workloads.has("idle")) {
+      await attempt("idle_rss", async () => {
+        await sleep(d.idleMs);
+        const [a, b] = await memory();
+        results.idleRss = [a.rss, b.rss];
+      });
+    }
+    if (options.workloads.has("echo")) {
+      await attempt("echo", async () => {
+        results.echo = await client.call<EchoResult>({ cmd: "echo", size: SMALL_MESSAGE_BYTES, count: d.echoCount, warmupMs: d.echoWarmupMs }, 120_000);
+      });
+    }
+    if (options.workloads.has("msgs")) {
+      await attempt("msgs", async () => {
+        results.small = await throughput(server, client, SMALL_MESSAGE_BYTES, d, reliable);
+      });
+    }
+    if (config.bulk && options.workloads.has("bulk")) {
       await attempt("bulk", async () => {
         results.bulk = await throughput(server, client, BULK_MESSAGE_BYTES, d, reliable);
       });
     }
     await attempt("peak_rss", async () => {
-      const [a, b] = await Promise.all([server.call<MemoryResult>({ cmd: "memory" }), client.call<MemoryResult>({ cmd: "memory" })]);
+      const [a, b] = await memory();
       results.peakRss = [a.maxRss, b.maxRss];
     });
     if (config.mode.startsWith("skein")) {
@@ -296,11 +342,11 @@ async function runConfig(config: Config, d: Durations, cpuProfDir: string | unde
     }
   } catch (error) {
     results.errors.setup = errorText(error);
-    warn(`${config.transport} setup failed: ${errorText(error)}`);
+    warn(`${label(config)} setup failed: ${errorText(error)}`);
   } finally {
     const at = performance.now();
     await Promise.all([server.stop(), client.stop()]);
-    if (verbose) warn(`${config.transport}${config.udpMtu ? ` mtu ${config.udpMtu}` : ""} stop: ${((performance.now() - at) / 1000).toFixed(2)} s`);
+    if (options.verbose) warn(`${label(config)} stop: ${((performance.now() - at) / 1000).toFixed(2)} s`);
   }
   return results;
 }
@@ -321,13 +367,13 @@ interface Figure {
   value: number | undefined;
   baseline: number | undefined;
   digits: number;
-  target?: { ratio?: number; max?: number; min?: number };
+  target?: { ratio?: number; max?: number };
   reference?: number;
   extra?: Record<string, unknown>;
-  error?: string;
+  error?: string | undefined;
 }
 
-function emit(config: Config, figure: Figure): void {
+function emit(config: Config, options: Options, figure: Figure): void {
   const line: Record<string, unknown> = { bench: "link", transport: config.transport, ...config.fields, metric: figure.metric, unit: figure.unit };
   line.value = figure.value === undefined ? null : round(figure.value, figure.digits);
   line.baseline = "raw_net";
@@ -337,35 +383,44 @@ function emit(config: Config, figure: Figure): void {
   line.better = figure.better;
   const target = figure.target;
   if (target !== undefined) {
-    if (target.ratio !== undefined) line.target_ratio = target.ratio;
-    if (target.max !== undefined) line.target_max = target.max;
-    if (target.min !== undefined) line.target_min = target.min;
     let meets: boolean | null = null;
-    if (target.ratio !== undefined && ratio !== undefined) meets = figure.better === "higher" ? ratio >= target.ratio : ratio <= target.ratio;
-    if (target.max !== undefined && figure.value !== undefined) meets = figure.value < target.max;
+    if (target.ratio !== undefined) {
+      line.target_ratio = target.ratio;
+      if (ratio !== undefined) meets = figure.better === "higher" ? ratio >= target.ratio : ratio <= target.ratio;
+    }
+    if (target.max !== undefined) {
+      line.target_max = target.max;
+      if (figure.value !== undefined) meets = figure.value < target.max;
+    }
     line.meets_target = meets;
   }
   if (figure.reference !== undefined) line.reference = { name: LIBP2P, value: figure.reference };
   Object.assign(line, figure.extra);
-  if (figure.error !== undefined) line.error = figure.error;
+  line.cpu_pinning = options.pin;
+  if (options.quick) line.quick = true;
+  // The first line says what went wrong; the stack went to stderr already.
+  if (figure.error !== undefined) line.error = figure.error.split("\n")[0];
   process.stdout.write(JSON.stringify(line) + "\n");
 }
 
-function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | undefined, d: Durations, naiveSend: boolean): void {
+function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | undefined, options: Options): void {
+  const d = options.durations;
+  const has = (workload: Workload): boolean => options.workloads.has(workload);
   const err = (key: string): string | undefined => r.errors[key] ?? r.errors.connect ?? r.errors.setup;
-  const max = (pair: [number, number] | undefined): number | undefined => (pair === undefined ? undefined : Math.max(pair[0], pair[1]) / MIB);
-  const pair = (p: [number, number] | undefined): Record<string, unknown> =>
-    p === undefined ? {} : { server_mb: round(p[0] / MIB, 1), client_mb: round(p[1] / MIB, 1) };
-  const lost = (t: Throughput | undefined): Record<string, unknown> => (t === undefined ? {} : { sent: t.sent, received: t.received, lost: Math.max(0, t.sent - t.received) });
-  const dgramExtra = (value: number | undefined, digits: number, more: Record<string, unknown> = {}): Record<string, unknown> =>
+  const larger = (pair: [number, number] | undefined): number | undefined => (pair === undefined ? undefined : Math.max(pair[0], pair[1]) / MIB);
+  const each = (pair: [number, number] | undefined): Record<string, unknown> =>
+    pair === undefined ? {} : { server_mb: round(pair[0] / MIB, 1), client_mb: round(pair[1] / MIB, 1) };
+  const delivery = (t: Throughput | undefined): Record<string, unknown> =>
+    t === undefined ? {} : { sent: t.sent, received: t.received, lost: Math.max(0, t.sent - t.received) };
+  const alsoDgram = (value: number | undefined, digits: number, more: Record<string, unknown> = {}): Record<string, unknown> =>
     dgram === undefined ? {} : { raw_dgram_value: value === undefined ? null : round(value, digits), ...more };
-  const size = { message_bytes: SMALL_MESSAGE_BYTES };
-  const senderNote = naiveSend
-    ? "loop: await node.send() (raw_net: write(), await 'drain' when it returns false); nothing else"
-    : "loop: await node.send() (raw_net: write(), await 'drain' when it returns false); every sender also yields one setImmediate per 256 KiB";
+  const sender = options.naiveSend
+    ? "loop of await node.send() (raw_net: write(), await 'drain' when it returns false), nothing else"
+    : "loop of await node.send() (raw_net: write(), await 'drain' when it returns false), plus one setImmediate per 256 KiB";
+  const small = { message_bytes: SMALL_MESSAGE_BYTES };
 
-  if (config.bulk) {
-    emit(config, {
+  if (config.bulk && has("bulk")) {
+    emit(config, options, {
       metric: "bulk_mb_per_s",
       unit: "MB/s",
       better: "higher",
@@ -374,50 +429,57 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
       digits: 1,
       target: { ratio: TARGET.throughputRatio },
       reference: REFERENCE.bulk_mb_per_s,
-      extra: { message_bytes: BULK_MESSAGE_BYTES, ...lost(r.bulk), sender: senderNote },
+      extra: { message_bytes: BULK_MESSAGE_BYTES, ...delivery(r.bulk), sender },
       error: r.bulk === undefined ? err("bulk") : undefined,
     });
   }
-  emit(config, {
-    metric: "msgs_per_s",
-    unit: "msg/s",
-    better: "higher",
-    value: r.small?.msgsPerS,
-    baseline: raw.small?.msgsPerS,
-    digits: 0,
-    target: { ratio: TARGET.throughputRatio },
-    reference: REFERENCE.msgs_per_s,
-    extra: {
-      ...size,
-      ...lost(r.small),
-      sender: senderNote,
-      ...dgramExtra(dgram?.small?.msgsPerS, 0, dgram?.small === undefined ? {} : { raw_dgram_loss: round(1 - dgram.small.received / Math.max(1, dgram.small.sent), 4) }),
-    },
-    error: r.small === undefined ? err("msgs") : undefined,
-  });
-  emit(config, {
-    metric: "echo_p50_us",
-    unit: "µs",
-    better: "lower",
-    value: r.echo?.p50,
-    baseline: raw.echo?.p50,
-    digits: 1,
-    target: { ratio: TARGET.echoP50Ratio },
-    reference: REFERENCE.echo_p50_us,
-    extra: { ...size, round_trips: r.echo?.count, ...dgramExtra(dgram?.echo?.p50, 1) },
-    error: r.echo === undefined ? err("echo") : undefined,
-  });
-  emit(config, {
-    metric: "echo_p99_us",
-    unit: "µs",
-    better: "lower",
-    value: r.echo?.p99,
-    baseline: raw.echo?.p99,
-    digits: 1,
-    extra: { ...size, round_trips: r.echo?.count, ...dgramExtra(dgram?.echo?.p99, 1) },
-    error: r.echo === undefined ? err("echo") : undefined,
-  });
-  emit(config, {
+  if (has("msgs")) {
+    const dgramLoss = dgram?.small === undefined ? {} : { raw_dgram_loss: round(1 - dgram.small.received / Math.max(1, dgram.small.sent), 4) };
+    emit(config, options, {
+      metric: "msgs_per_s",
+      unit: "msg/s",
+      better: "higher",
+      value: r.small?.msgsPerS,
+      baseline: raw.small?.msgsPerS,
+      digits: 0,
+      target: { ratio: TARGET.throughputRatio },
+      reference: REFERENCE.msgs_per_s,
+      extra: {
+        ...small,
+        ...delivery(r.small),
+        sender,
+        baseline_note: "raw_net writes every message with its own socket.write() (a write syscall each while the kernel keeps up, as a plain application would); skein coalesces queued frames into 64 KiB writes",
+        ...alsoDgram(dgram?.small?.msgsPerS, 0, dgramLoss),
+      },
+      error: r.small === undefined ? err("msgs") : undefined,
+    });
+  }
+  if (has("echo")) {
+    const echo = { ...small, round_trips: r.echo?.count ?? null, warmup_s: d.echoWarmupMs / 1000 };
+    emit(config, options, {
+      metric: "echo_p50_us",
+      unit: "µs",
+      better: "lower",
+      value: r.echo?.p50,
+      baseline: raw.echo?.p50,
+      digits: 1,
+      target: { ratio: TARGET.echoP50Ratio },
+      reference: REFERENCE.echo_p50_us,
+      extra: { ...echo, ...alsoDgram(dgram?.echo?.p50, 1) },
+      error: r.echo === undefined ? err("echo") : undefined,
+    });
+    emit(config, options, {
+      metric: "echo_p99_us",
+      unit: "µs",
+      better: "lower",
+      value: r.echo?.p99,
+      baseline: raw.echo?.p99,
+      digits: 1,
+      extra: { ...echo, ...alsoDgram(dgram?.echo?.p99, 1) },
+      error: r.echo === undefined ? err("echo") : undefined,
+    });
+  }
+  emit(config, options, {
     metric: "connect_to_first_echo_ms",
     unit: "ms",
     better: "lower",
@@ -426,73 +488,113 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
     digits: 2,
     reference: REFERENCE.connect_to_first_echo_ms,
     extra: {
-      note: "skein: createNode() of the second node (startup included) until its first 1 KiB echo returns; raw_net: net.connect() until the first echo; module loading excluded from both; one cold sample",
-      ...dgramExtra(dgram?.connectMs, 2),
+      note: "skein: createNode() of the second node (node startup included) until its first 1 KiB echo returns; raw_net: net.connect() until the first echo; module loading excluded from both; one cold sample",
+      ...alsoDgram(dgram?.connectMs, 2),
     },
     error: r.connectMs === undefined ? err("connect") : undefined,
   });
-  emit(config, {
-    metric: "idle_rss_mb",
-    unit: "MiB",
-    better: "lower",
-    value: max(r.idleRss),
-    baseline: max(raw.idleRss),
-    digits: 1,
-    target: { max: TARGET.idleRssMib },
-    reference: REFERENCE.idle_rss_mb,
-    extra: { note: "larger of the two processes, each with one link, after connect + first echo + idle period", idle_s: d.idleMs / 1000, ...pair(r.idleRss) },
-    error: r.idleRss === undefined ? err("idle_rss") : undefined,
-  });
-  emit(config, {
+  if (has("idle")) {
+    emit(config, options, {
+      metric: "idle_rss_mb",
+      unit: "MiB",
+      better: "lower",
+      value: larger(r.idleRss),
+      baseline: larger(raw.idleRss),
+      digits: 1,
+      target: { max: TARGET.idleRssMib },
+      reference: REFERENCE.idle_rss_mb,
+      extra: { note: "process RSS, larger of the two, each with one link, after connect, first echo and the idle period", idle_s: d.idleMs / 1000, ...each(r.idleRss) },
+      error: r.idleRss === undefined ? err("idle_rss") : undefined,
+    });
+  }
+  emit(config, options, {
     metric: "peak_rss_mb",
     unit: "MiB",
     better: "lower",
-    value: max(r.peakRss),
-    baseline: max(raw.peakRss),
+    value: larger(r.peakRss),
+    baseline: larger(raw.peakRss),
     digits: 1,
-    extra: { note: "process.resourceUsage().maxRSS after all workloads, larger of the two processes", ...pair(r.peakRss) },
+    extra: { note: "process.resourceUsage().maxRSS after all workloads, larger of the two processes", ...each(r.peakRss) },
     error: r.peakRss === undefined ? err("peak_rss") : undefined,
   });
 }
 
 // ─── entry ────────────────────────────────────────────────────────────────────────────────────
 
-export async function runLink(args: string[]): Promise<number> {
+function canPin(): boolean {
+  return availableParallelism() >= 2 && spawnSync("taskset", ["-c", "1", "true"], { stdio: "ignore" }).status === 0;
+}
+
+/** Returns the options, or an error text. */
+function parseOptions(args: string[]): Options | string {
   let quick = false;
   let transport = "all";
+  let workloads = new Set<Workload>(WORKLOADS);
+  let pin: Pinning | undefined;
   let cpuProfDir: string | undefined;
   let naiveSend = false;
   let verbose = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === "--quick") quick = true;
-    else if (arg === "--naive-send") naiveSend = true;
-    else if (arg === "--verbose") verbose = true;
-    else if (arg === "--transport" || arg.startsWith("--transport=")) {
-      transport = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : (args[++i] ?? "");
-      if (!["tcp", "udp", "all"].includes(transport)) {
-        process.stderr.write(`bad --transport "${transport}": expected tcp, udp or all\n${LINK_USAGE}\n`);
-        return 2;
+    const eq = arg.indexOf("=");
+    const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+    const value = (): string => (eq > 0 && arg.startsWith("--") ? arg.slice(eq + 1) : (args[++i] ?? ""));
+    switch (flag) {
+      case "--quick":
+        quick = true;
+        break;
+      case "--naive-send":
+        naiveSend = true;
+        break;
+      case "--verbose":
+        verbose = true;
+        break;
+      case "--transport":
+        transport = value();
+        if (!["tcp", "udp", "udp65000", "udp1400", "all"].includes(transport)) return `bad --transport "${transport}": expected tcp, udp, udp65000, udp1400 or all`;
+        break;
+      case "--workload": {
+        const list = value().split(",").map((item) => item.trim());
+        const bad = list.find((item) => !(WORKLOADS as readonly string[]).includes(item));
+        if (bad !== undefined || list.length === 0) return `bad --workload "${bad ?? ""}": expected a comma-separated subset of ${WORKLOADS.join(",")}`;
+        workloads = new Set(list as Workload[]);
+        break;
       }
-    } else if (arg === "--cpu-prof" || arg.startsWith("--cpu-prof=")) {
-      cpuProfDir = resolvePath(arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : (args[++i] ?? "bench-profiles"));
-      mkdirSync(cpuProfDir, { recursive: true });
-    } else {
-      process.stderr.write(`unknown argument "${arg}"\n${LINK_USAGE}\n`);
-      return 2;
+      case "--pin": {
+        const choice = value();
+        if (choice !== "split" && choice !== "same" && choice !== "none") return `bad --pin "${choice}": expected split, same or none`;
+        pin = choice;
+        break;
+      }
+      case "--cpu-prof":
+        cpuProfDir = resolvePath(value() || "bench-profiles");
+        break;
+      default:
+        return `unknown argument "${arg}"`;
     }
   }
-  const d = quick ? QUICK : FULL;
-  const tcp = transport === "tcp" || transport === "all";
-  const udp = transport === "udp" || transport === "all";
+  if (pin === undefined) pin = canPin() ? "split" : "none";
+  else if (pin !== "none" && !canPin()) return `--pin ${pin} needs taskset and two CPUs; use --pin none`;
+  return { quick, durations: quick ? QUICK : FULL, transport, workloads, pin, cpuProfDir, naiveSend, verbose };
+}
 
-  const rawNet: Config = { transport: "raw_net", mode: "raw_net", fields: {}, bulk: true };
+export async function runLink(args: string[]): Promise<number> {
+  const options = parseOptions(args);
+  if (typeof options === "string") {
+    process.stderr.write(`${options}\n${LINK_USAGE}\n`);
+    return 2;
+  }
+  if (options.cpuProfDir !== undefined) mkdirSync(options.cpuProfDir, { recursive: true });
+  const t = options.transport;
   const configs: Config[] = [];
-  if (tcp) configs.push({ transport: "tcp", mode: "skein_tcp", fields: {}, bulk: true });
-  if (udp) {
+  if (t === "tcp" || t === "all") configs.push({ transport: "tcp", mode: "skein_tcp", fields: {}, bulk: true });
+  if (t === "udp" || t === "udp65000" || t === "all") {
     configs.push({ transport: "udp", mode: "skein_udp", udpMtu: UDP_LOOPBACK_MTU, fields: { udp_mtu: UDP_LOOPBACK_MTU, mtu_label: "loopback" }, bulk: true });
+  }
+  if (t === "udp" || t === "udp1400" || t === "all") {
     configs.push({ transport: "udp", mode: "skein_udp", udpMtu: UDP_DEFAULT_MTU, fields: { udp_mtu: UDP_DEFAULT_MTU, mtu_label: "default" }, bulk: true });
   }
+  const withUdp = configs.some((config) => config.mode === "skein_udp");
 
   const onSignal = (): void => {
     killAll();
@@ -505,22 +607,23 @@ export async function runLink(args: string[]): Promise<number> {
   const started = performance.now();
   const step = async (config: Config): Promise<Results> => {
     const at = performance.now();
-    const results = await runConfig(config, d, cpuProfDir, naiveSend, verbose);
-    warn(`${config.transport}${config.udpMtu ? ` mtu ${config.udpMtu}` : ""}: done in ${((performance.now() - at) / 1000).toFixed(1)} s`);
-    if (results.diagnostics !== undefined) warn(`${config.transport}${config.udpMtu ? ` mtu ${config.udpMtu}` : ""} diagnostics: ${JSON.stringify(results.diagnostics)}`);
+    const results = await runConfig(config, options);
+    warn(`${label(config)}: done in ${((performance.now() - at) / 1000).toFixed(1)} s`);
+    if (options.verbose && results.diagnostics !== undefined) warn(`${label(config)} counters: ${JSON.stringify(results.diagnostics)}`);
     return results;
   };
-  warn(`node ${process.version}, ${quick ? "quick" : "full"} run, transport ${transport}`);
-  const raw = await step(rawNet);
-  const dgram = udp ? await step({ transport: "raw_dgram", mode: "raw_dgram", fields: {}, bulk: false }) : undefined;
+  warn(`node ${process.version}, ${options.quick ? "quick" : "full"} run, transport ${t}, cpu pinning ${options.pin}`);
+  const raw = await step({ transport: "raw_net", mode: "raw_net", fields: {}, bulk: true });
+  const dgram = withUdp ? await step({ transport: "raw_dgram", mode: "raw_dgram", fields: {}, bulk: false }) : undefined;
   let failed = Object.keys(raw.errors).length > 0 || (dgram !== undefined && Object.keys(dgram.errors).length > 0);
   for (const config of configs) {
     const results = await step(config);
-    emitConfig(config, results, raw, config.mode === "skein_udp" ? dgram : undefined, d, naiveSend);
+    emitConfig(config, results, raw, config.mode === "skein_udp" ? dgram : undefined, options);
     if (Object.keys(results.errors).length > 0) failed = true;
   }
-  warn(`total ${((performance.now() - started) / 1000).toFixed(1)} s${cpuProfDir ? `; CPU profiles in ${cpuProfDir}` : ""}`);
+  warn(`total ${((performance.now() - started) / 1000).toFixed(1)} s${options.cpuProfDir ? `; CPU profiles in ${options.cpuProfDir}` : ""}`);
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
+  process.off("exit", killAll);
   return failed ? 1 : 0;
 }

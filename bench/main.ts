@@ -21,7 +21,7 @@ const BENCHES: Record<string, Bench> = {
 
 function listBenches(): string {
   return Object.entries(BENCHES)
-    .map(([name, bench]) => `  ${name.padEnd(8)} ${bench.summary}\n    ${bench.usage}`)
+    .map(([name, bench]) => `  ${name.padEnd(8)} ${bench.summary}\n${bench.usage.replace(/^/gm, "    ")}`)
     .join("\n");
 }
 
@@ -38,7 +38,17 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  // A benchmark that waits on something that can never happen would let the event loop run dry
+  // and exit 0 with half the figures: say so and fail instead.
+  let finished = false;
+  process.once("beforeExit", () => {
+    if (!finished) {
+      process.stderr.write(`bench ${name}: stopped before finishing (it waited on something that never happened)\n`);
+      process.exitCode = 1;
+    }
+  });
   process.exitCode = await bench.run(args);
+  finished = true;
 }
 
 main().catch((error: unknown) => {

@@ -3,6 +3,7 @@ import type { Address, Seed } from "../core/address.js";
 import type { Logger } from "../core/log.js";
 import type { NodeId } from "../core/node-id.js";
 import type { Rng } from "../core/rng.js";
+import { NODE_OPTION_DEFAULTS } from "./options.js";
 
 export interface EngineConfig {
   nodeId: NodeId;
@@ -18,9 +19,10 @@ export interface EngineConfig {
   logger: Logger;
 }
 
+/** The engine's share of the node defaults (one source of truth: NODE_OPTION_DEFAULTS). */
 export const ENGINE_DEFAULTS = {
-  maxNeighbours: 32,
-  probeIntervalMs: 1000,
-  linkTimeoutMs: 5000,
-  udpMtu: 1400,
+  maxNeighbours: NODE_OPTION_DEFAULTS.maxNeighbours,
+  probeIntervalMs: NODE_OPTION_DEFAULTS.probeIntervalMs,
+  linkTimeoutMs: NODE_OPTION_DEFAULTS.linkTimeoutMs,
+  udpMtu: NODE_OPTION_DEFAULTS.udpMtu,
 } as const;
