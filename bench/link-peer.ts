@@ -611,6 +611,8 @@ class Peer {
         return this.echo(command.size, command.count, command.warmupMs);
       case "memory":
         return this.memory();
+      case "usage":
+        return process.resourceUsage();
       case "diagnostics":
         return this.endpoint?.diagnostics() ?? {};
       case "close":

@@ -37,6 +37,8 @@ export type PeerCommand =
   /** Client: ping-pongs of `size` bytes, one outstanding, for `warmupMs`, then `count` timed ones. */
   | { cmd: "echo"; size: number; count: number; warmupMs: number }
   | { cmd: "memory" }
+  /** process.resourceUsage() now (CPU µs, page faults, context switches). */
+  | { cmd: "usage" }
   | { cmd: "diagnostics" }
   | { cmd: "close" };
 

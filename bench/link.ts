@@ -255,8 +255,29 @@ class PeerProcess {
 
 // ─── one configuration ────────────────────────────────────────────────────────────────────────
 
-async function throughput(server: PeerProcess, client: PeerProcess, size: number, d: Durations, reliable: boolean): Promise<Throughput> {
+type Usage = NodeJS.ResourceUsage;
+
+/** What a process spent between two resourceUsage() readings, per MB (10^6 payload bytes) moved. */
+function usagePerMb(before: Usage, after: Usage, mb: number): string {
+  const per = (value: number): string => (value / Math.max(mb, 1e-9)).toFixed(1);
+  return (
+    `user ${per(after.userCPUTime - before.userCPUTime)} µs/MB, sys ${per(after.systemCPUTime - before.systemCPUTime)} µs/MB, ` +
+    `minor faults ${per(after.minorPageFault - before.minorPageFault)}/MB, ` +
+    `voluntary switches ${per(after.voluntaryContextSwitches - before.voluntaryContextSwitches)}/MB`
+  );
+}
+
+async function throughput(
+  server: PeerProcess,
+  client: PeerProcess,
+  size: number,
+  d: Durations,
+  reliable: boolean,
+  report: ((text: string) => void) | undefined,
+): Promise<Throughput> {
   await server.call({ cmd: "reset" });
+  const usage = (): Promise<[Usage, Usage]> => Promise.all([server.call<Usage>({ cmd: "usage" }), client.call<Usage>({ cmd: "usage" })]);
+  const before = report === undefined ? undefined : await usage();
   const measured = server.call<MeasureResult>({ cmd: "measure", warmupMs: d.warmupMs, durationMs: d.measureMs });
   // The sender goes on past the window; it is stopped as soon as the receiver has its figure.
   const streamed = client.call<StreamResult>({ cmd: "stream", size, durationMs: d.warmupMs + d.measureMs + 10_000 });
@@ -275,6 +296,11 @@ async function throughput(server: PeerProcess, client: PeerProcess, size: number
     { cmd: "wait_received", messages: sent.messages, settleMs: reliable ? 5_000 : 300, timeoutMs: 30_000 },
     40_000,
   );
+  if (report !== undefined && before !== undefined) {
+    const after = await usage();
+    const mb = (sent.messages * size) / 1e6;
+    report(`receiver: ${usagePerMb(before[0], after[0], mb)}; sender: ${usagePerMb(before[1], after[1], mb)}`);
+  }
   return {
     mbPerS: window.bytes / window.seconds / 1e6,
     msgsPerS: window.messages / window.seconds,
@@ -302,6 +328,8 @@ async function runConfig(config: Config, options: Options): Promise<Results> {
       return false;
     }
   };
+  const report = (what: string): ((text: string) => void) | undefined =>
+    options.verbose ? (text) => warn(`${label(config)} ${what} cost: ${text}`) : undefined;
   const memory = (): Promise<[MemoryResult, MemoryResult]> =>
     Promise.all([server.call<MemoryResult>({ cmd: "memory" }), client.call<MemoryResult>({ cmd: "memory" })]);
   try {
@@ -324,12 +352,12 @@ async function runConfig(config: Config, options: Options): Promise<Results> {
     }
     if (options.workloads.has("msgs")) {
       await attempt("msgs", async () => {
-        results.small = await throughput(server, client, SMALL_MESSAGE_BYTES, d, reliable);
+        results.small = await throughput(server, client, SMALL_MESSAGE_BYTES, d, reliable, report("msgs"));
       });
     }
     if (config.bulk && options.workloads.has("bulk")) {
       await attempt("bulk", async () => {
-        results.bulk = await throughput(server, client, BULK_MESSAGE_BYTES, d, reliable);
+        results.bulk = await throughput(server, client, BULK_MESSAGE_BYTES, d, reliable, report("bulk"));
       });
     }
     await attempt("peak_rss", async () => {
