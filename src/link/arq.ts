@@ -74,6 +74,14 @@ const RECV_PRESENT = 0x01;
 const RECV_LAST = 0x02;
 
 const EMPTY = new Uint8Array(0);
+/**
+ * Delayed acks (the engine asks `ackDue`): in-order segments are acked every ACK_EVERY_SEGMENTS
+ * or DELAYED_ACK_MS after the first unacked one, whichever comes first; anything that reveals a
+ * hole, a duplicate or a reopened window is acked at once. One ack per data datagram was half of
+ * the UDP link's packets and most of its CPU.
+ */
+export const ACK_EVERY_SEGMENTS = 4;
+export const DELAYED_ACK_MS = 2;
 
 export interface ArqStats {
   /** Segment transmissions, retransmissions included. */
@@ -287,6 +295,10 @@ export class ArqChannel {
   private readonly ready = new Ring<Uint8Array>(64);
   private readonly readyStartSeq = new RecordRing(1, 64);
   private ackOwed = false;
+  /** When the oldest unacknowledged in-order segment arrived (Infinity: none). */
+  private ackOwedSince = Infinity;
+  private segmentsSinceAck = 0;
+  private ackUrgent = false;
   private lastAdvertisedWindow: number;
   private readonly windowUpdateThresholdSegments: number;
 
@@ -510,7 +522,6 @@ export class ArqChannel {
 
   /** Processes the payload of an ArqSegment frame; returns an error text for a malformed one. */
   onSegment(now: number, payload: Uint8Array): string | undefined {
-    void now;
     if (payload.byteLength < ARQ_SEGMENT_HEADER_BYTES) {
       return `arq segment of ${payload.byteLength} bytes is shorter than its ${ARQ_SEGMENT_HEADER_BYTES}-byte header`;
     }
@@ -524,18 +535,23 @@ export class ArqChannel {
     // Every well-formed segment is acked, even a duplicate or one we drop: the ack is what tells
     // the sender its earlier ack was lost, or that our window is still closed.
     this.ackOwed = true;
+    if (this.ackOwedSince === Infinity) this.ackOwedSince = now;
+    this.segmentsSinceAck++;
     const offset = (seq - this.rcvNext) >>> 0;
     if (offset >= SERIAL_HALF) {
       this.statsData.duplicatesReceived++;
+      this.ackUrgent = true;
       return undefined;
     }
     if (offset >= this.receiveLimit()) {
       this.statsData.outOfWindowDropped++;
+      this.ackUrgent = true;
       return undefined;
     }
     const slot = (this.recvHead + offset) % this.recvCapacity;
     if ((this.recvFlags[slot]! & RECV_PRESENT) !== 0) {
       this.statsData.duplicatesReceived++;
+      this.ackUrgent = true;
       // A duplicate means the sender missed our report of it: report its range first again.
       if (offset > 0) this.noteTrigger(seq);
       return undefined;
@@ -546,6 +562,7 @@ export class ArqChannel {
     if (offset >= this.recvSpan) this.recvSpan = offset + 1;
     if (offset > 0) {
       this.statsData.outOfOrderReceived++;
+      this.ackUrgent = true;
       this.noteTrigger(seq);
       return undefined;
     }
@@ -556,6 +573,9 @@ export class ArqChannel {
   pollAck(): Uint8Array | undefined {
     if (!this.ackOwed) return undefined;
     this.ackOwed = false;
+    this.ackOwedSince = Infinity;
+    this.segmentsSinceAck = 0;
+    this.ackUrgent = false;
     const blocks = this.blockScratch;
     let count = 0;
     const span = this.recvSpan;
@@ -602,6 +622,18 @@ export class ArqChannel {
     return ack;
   }
 
+  /** Whether the owed ack should go now (see ACK_EVERY_SEGMENTS); `pollAck` takes it. */
+  ackDue(now: number): boolean {
+    if (!this.ackOwed) return false;
+    return this.ackUrgent || this.segmentsSinceAck >= ACK_EVERY_SEGMENTS || now >= this.ackOwedSince + DELAYED_ACK_MS;
+  }
+
+  /** When a delayed ack falls due (Infinity: none owed). */
+  ackDeadline(): number {
+    if (!this.ackOwed) return Infinity;
+    return this.ackUrgent || this.segmentsSinceAck >= ACK_EVERY_SEGMENTS ? this.ackOwedSince : this.ackOwedSince + DELAYED_ACK_MS;
+  }
+
   /** The next whole message, in order, exactly once. */
   pollDelivered(): Uint8Array | undefined {
     const message = this.ready.shift();
@@ -616,6 +648,7 @@ export class ArqChannel {
       window - this.lastAdvertisedWindow >= this.windowUpdateThresholdSegments
     ) {
       this.ackOwed = true;
+      this.ackUrgent = true;
     }
     return message;
   }

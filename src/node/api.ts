@@ -22,7 +22,9 @@ export interface SkeinNode {
   on<K extends NodeEventKind>(kind: K, listener: (event: NodeEventOf<K>) => void): () => void;
   /**
    * Sends bytes to another node's data service. Resolves once the bytes are queued; waits while
-   * the link is congested. Rejects with SkeinError (NO_ROUTE, TOO_LARGE, CLOSED).
+   * the link is congested. Rejects with SkeinError (NO_ROUTE, TOO_LARGE, CLOSED). Large messages
+   * are written to the socket without a copy, as `socket.write` does: do not modify `data` after
+   * calling send().
    */
   send(destination: NodeId, data: Uint8Array, options?: { reliable?: boolean }): Promise<void>;
   /** Messages other nodes sent to this one, as an async iterable (bounded buffer). */

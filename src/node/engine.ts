@@ -23,13 +23,15 @@ import {
 } from "../link/constants.js";
 import { type KnownPeer, LinkMeasurement, type LinkState } from "../link/link.js";
 import { type LinkMessage, MAX_PEERS_PER_MESSAGE, type PeerEntry, RejectReason, decodeLinkMessage, encodeLinkMessage } from "../link/messages.js";
-import { DEFAULT_TTL, FRAME_HEADER_BYTES, FrameFlag, FrameKind, MAX_FRAME_PAYLOAD_BYTES, type FrameHeader, encodeFrame, forEachFrame } from "../wire/frame.js";
+import { DEFAULT_TTL, FRAME_HEADER_BYTES, FrameFlag, FrameKind, MAX_FRAME_PAYLOAD_BYTES, type FrameHeader, encodeFrame, forEachFrame, writeFrameHeader } from "../wire/frame.js";
 import { DataService, type DataEvent } from "./data-service.js";
 import type { EngineConfig } from "./engine-config.js";
 import type { EngineIo, EngineOutput, NeighbourInfo, NodeEvent, PathId } from "./io.js";
 
 /** How often the engine re-checks whether it should open more links (also run on demand). */
 const MAINTAIN_INTERVAL_MS = 250;
+/** Payloads at least this large go to a stream transport without being copied into the frame. */
+const ZERO_COPY_MIN_PAYLOAD_BYTES = 4096;
 /** ARQ segment header: u32 seq + u8 flags. */
 const ARQ_SEGMENT_HEADER_BYTES = 5;
 
@@ -64,6 +66,11 @@ interface Path {
   link: Link | undefined;
   /** Frames waiting to be packed into packets at the next flush. */
   pending: Uint8Array[];
+  /**
+   * For large frames on stream transports, `pending[i]` holds only the header and `tails[i]` the
+   * caller's payload, written after it without a copy. Undefined while no frame has a tail.
+   */
+  tails: (Uint8Array | undefined)[] | undefined;
   pendingBytes: number;
   framesIn: number;
   framesOut: number;
@@ -108,6 +115,8 @@ export class NodeEngine implements EngineIo {
   private readonly counters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0 };
   private readonly dropped: Record<string, number> = {};
   private now = 0;
+  /** The path of the packet `receive` is taking apart. */
+  private receivingPath: Path | undefined;
 
   constructor(config: EngineConfig) {
     this.id = config.nodeId;
@@ -258,11 +267,8 @@ export class NodeEngine implements EngineIo {
     }
     path.bytesIn += packet.byteLength;
     this.counters.bytesIn += packet.byteLength;
-    const error = forEachFrame(packet, (frame) => {
-      path.framesIn += 1;
-      this.counters.framesIn += 1;
-      this.onFrame(path, frame.header, frame.payload, false);
-    });
+    this.receivingPath = path;
+    const error = forEachFrame(packet, this.onReceivedFrame);
     if (error !== undefined) {
       this.drop("malformed");
       this.log.debug({ path: formatAddress(path.address), error }, "malformed packet dropped");
@@ -282,13 +288,12 @@ export class NodeEngine implements EngineIo {
   nextDeadline(): number {
     if (this.closed) return Infinity;
     let deadline = this.started ? this.maintainAt : Infinity;
-    const oldestHalfOpen = this.halfOpen.values().next();
-    if (!oldestHalfOpen.done) deadline = Math.min(deadline, oldestHalfOpen.value.createdAt + CONNECT_TIMEOUT_MS);
+    if (this.halfOpen.size > 0) deadline = Math.min(deadline, this.halfOpen.values().next().value!.createdAt + CONNECT_TIMEOUT_MS);
     for (const link of this.links.values()) {
       const state = link.state;
       if (state.kind === "up") {
         deadline = Math.min(deadline, link.measurement.nextDeadline(), link.nextPeerExchangeAt);
-        if (link.arq) deadline = Math.min(deadline, link.arq.nextDeadline());
+        if (link.arq) deadline = Math.min(deadline, link.arq.nextDeadline(), link.arq.ackDeadline());
       } else if (state.kind === "hello_sent") {
         deadline = Math.min(deadline, state.lastHelloAt + HELLO_RETRY_MS, state.since + CONNECT_TIMEOUT_MS);
       } else {
@@ -312,6 +317,14 @@ export class NodeEngine implements EngineIo {
   }
 
   // ─── Frames in ────────────────────────────────────────────────────────────────────────────────
+
+  /** Bound once: `receive` runs for every packet, and a closure per packet is garbage. */
+  private readonly onReceivedFrame = (header: FrameHeader, payload: Uint8Array): void => {
+    const path = this.receivingPath!;
+    path.framesIn += 1;
+    this.counters.framesIn += 1;
+    this.onFrame(path, header, payload, false);
+  };
 
   private onFrame(path: Path, header: FrameHeader, payload: Uint8Array, viaArq: boolean): void {
     switch (header.kind) {
@@ -779,6 +792,7 @@ export class NodeEngine implements EngineIo {
       createdAt: this.now,
       link: undefined,
       pending: [],
+      tails: undefined,
       pendingBytes: 0,
       framesIn: 0,
       framesOut: 0,
@@ -840,10 +854,14 @@ export class NodeEngine implements EngineIo {
       this.drop("no_route");
       return new SkeinError("NO_ROUTE", `no route to node ${destination}: it is not a neighbour of node ${this.id} (yet)`);
     }
-    const frame = encodeFrame(
-      { kind: FrameKind.Routed, flags: reliable ? FrameFlag.Reliable : 0, ttl: DEFAULT_TTL, source: this.id, destination, module },
-      payload,
-    );
+    const header = { kind: FrameKind.Routed, flags: reliable ? FrameFlag.Reliable : 0, ttl: DEFAULT_TTL, source: this.id, destination, module };
+    if (link.path.address.transport === "tcp" && payload.byteLength >= ZERO_COPY_MIN_PAYLOAD_BYTES) {
+      const headerBytes = new Uint8Array(FRAME_HEADER_BYTES);
+      writeFrameHeader(headerBytes, 0, { ...header, length: payload.byteLength });
+      this.queueFrame(link.path, headerBytes, payload);
+      return undefined;
+    }
+    const frame = encodeFrame(header, payload);
     if (link.arq && reliable) {
       if (!link.arq.send(this.now, frame)) {
         this.drop("queue_full");
@@ -866,13 +884,16 @@ export class NodeEngine implements EngineIo {
   private pumpArq(link: Link): void {
     const arq = link.arq!;
     for (let delivered = arq.pollDelivered(); delivered !== undefined; delivered = arq.pollDelivered()) {
-      const error = forEachFrame(delivered, (frame) => this.onFrame(link.path, frame.header, frame.payload, true));
+      const error = forEachFrame(delivered, (header, payload) => this.onFrame(link.path, header, payload, true));
       if (error !== undefined) this.drop("malformed");
       if (this.links.get(link.peer) !== link) return;
     }
-    // An ack is owed after segments arrive, and also after draining reopened the receive window.
-    const ack = arq.pollAck();
-    if (ack) this.queueArq(link, FrameKind.ArqAck, ack);
+    // An ack is owed after segments arrive, and also after draining reopened the receive window;
+    // in-order data is acked in batches (arq.ts, ACK_EVERY_SEGMENTS).
+    if (arq.ackDue(this.now)) {
+      const ack = arq.pollAck();
+      if (ack) this.queueArq(link, FrameKind.ArqAck, ack);
+    }
     for (let segment = arq.pollSegment(this.now); segment !== undefined; segment = arq.pollSegment(this.now)) {
       this.queueArq(link, FrameKind.ArqSegment, segment);
     }
@@ -882,9 +903,14 @@ export class NodeEngine implements EngineIo {
     this.queueFrame(link.path, encodeFrame({ kind, flags: 0, ttl: 1, source: this.id, destination: link.peer, module: ModuleId.Link }, payload));
   }
 
-  private queueFrame(path: Path, frame: Uint8Array): void {
+  private queueFrame(path: Path, frame: Uint8Array, tail?: Uint8Array): void {
     if (!this.paths.has(path.id)) return;
     if (path.pending.length === 0) this.dirtyPaths.push(path);
+    if (tail !== undefined) {
+      path.tails ??= [];
+      path.tails[path.pending.length] = tail;
+      path.pendingBytes += tail.byteLength;
+    }
     path.pending.push(frame);
     path.pendingBytes += frame.byteLength;
     path.framesOut += 1;
@@ -900,15 +926,19 @@ export class NodeEngine implements EngineIo {
   private flushPath(path: Path): void {
     const frames = path.pending;
     if (frames.length === 0) return;
+    const tails = path.tails;
     const limit = path.address.transport === "udp" ? this.config.udpMtu : STREAM_PACKET_MAX_BYTES;
     const peer = path.link?.peer;
     let start = 0;
     while (start < frames.length) {
       let end = start;
       let size = 0;
+      let tail: Uint8Array | undefined;
       while (end < frames.length && (end === start || size + frames[end]!.byteLength <= limit)) {
         size += frames[end]!.byteLength;
+        tail = tails?.[end];
         end += 1;
+        if (tail !== undefined) break; // a packet ends with the frame whose payload rides as its tail
       }
       let packet: Uint8Array;
       if (end - start === 1) {
@@ -921,12 +951,14 @@ export class NodeEngine implements EngineIo {
           offset += frames[index]!.byteLength;
         }
       }
-      path.bytesOut += packet.byteLength;
-      this.counters.bytesOut += packet.byteLength;
-      this.output({ kind: "transmit", pathId: path.id, packet, peer });
+      const bytes = packet.byteLength + (tail?.byteLength ?? 0);
+      path.bytesOut += bytes;
+      this.counters.bytesOut += bytes;
+      this.output({ kind: "transmit", pathId: path.id, packet, tail, peer });
       start = end;
     }
-    path.pending = [];
+    frames.length = 0;
+    path.tails = undefined;
     path.pendingBytes = 0;
   }
 

@@ -16,8 +16,12 @@ import type { NodeId } from "../core/node-id.js";
 export type PathId = number;
 
 export type EngineOutput =
-  /** Send one packet (a UDP datagram, or whole frames to append to a TCP stream) on a path. */
-  | { kind: "transmit"; pathId: PathId; packet: Uint8Array; peer: NodeId | undefined }
+  /**
+   * Send one packet (a UDP datagram, or whole frames to append to a TCP stream) on a path. On
+   * stream paths a large frame's payload comes as `tail`, to be written right after `packet`
+   * without copying (a writev); never on UDP paths.
+   */
+  | { kind: "transmit"; pathId: PathId; packet: Uint8Array; tail?: Uint8Array | undefined; peer: NodeId | undefined }
   /**
    * Open a path to `address`. The driver answers with `pathOpened` (TCP connected; UDP at once)
    * or `pathClosed` (could not connect).

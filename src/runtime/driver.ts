@@ -140,12 +140,16 @@ export class Driver implements TransportSink {
   /**
    * Runs an API call on the engine (e.g. send) and arranges the drain: batched with setImmediate,
    * or at once when `bytes` pushes the undrained total over DRAIN_BATCH_BYTES. Engine exceptions
-   * propagate to the caller (they are the API's errors).
+   * propagate to the caller (they are the API's errors). Returns true when it drained at once.
    */
-  noteApiCall(bytes: number): void {
+  noteApiCall(bytes: number): boolean {
     this.undrainedBytes += bytes;
-    if (this.undrainedBytes >= DRAIN_BATCH_BYTES) this.drain();
-    else this.scheduleDrain();
+    if (this.undrainedBytes >= DRAIN_BATCH_BYTES) {
+      this.drain();
+      return true;
+    }
+    this.scheduleDrain();
+    return false;
   }
 
   /** Bytes waiting for `peer` below the API: inside the engine, in the latency queue, in the socket. */
@@ -208,8 +212,14 @@ export class Driver implements TransportSink {
             }
             const peer = output.peer;
             if (peer !== undefined && this.peerPaths.get(peer) !== output.pathId) this.peerPaths.set(peer, output.pathId);
-            if (this.latency !== undefined) this.latency.transmit(transport, output.pathId, output.packet, peer);
-            else transport.transmit(output.pathId, output.packet);
+            if (this.latency !== undefined) {
+              this.latency.transmit(transport, output.pathId, output.packet, peer);
+              if (output.tail !== undefined) this.latency.transmit(transport, output.pathId, output.tail, peer);
+            } else {
+              transport.transmit(output.pathId, output.packet);
+              // Stream paths only: the second write joins the first in the corked writev.
+              if (output.tail !== undefined) transport.transmit(output.pathId, output.tail);
+            }
             break;
           }
           case "open_path": {

@@ -11,8 +11,6 @@
  */
 import http from "node:http";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import { isIpv4 } from "../core/address.js";
-import { SkeinError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import type { NodeId } from "../core/node-id.js";
 import type { EngineStats } from "../node/engine.js";
@@ -32,25 +30,8 @@ export interface NodeView {
   runtimeCounters(): Map<string, number>;
 }
 
-export interface WebAddr {
-  host: string;
-  port: number;
-}
-
-const WEB_ADDR_HELP = "expected HOST:PORT with an IPv4 host (or localhost) and a port in 0..65535, e.g. 127.0.0.1:8080";
-
-/** Parses `HOST:PORT`; throws SkeinError BAD_OPTION naming the value. */
-export function parseWebAddr(text: string): WebAddr {
-  if (typeof text !== "string") throw new SkeinError("BAD_OPTION", `bad webAddr ${JSON.stringify(text)}: ${WEB_ADDR_HELP}`);
-  const colon = text.lastIndexOf(":");
-  const host = colon < 0 ? "" : text.slice(0, colon);
-  const portText = colon < 0 ? "" : text.slice(colon + 1);
-  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
-  if (!(host === "localhost" || isIpv4(host)) || !(port >= 0 && port <= 65535)) {
-    throw new SkeinError("BAD_OPTION", `bad webAddr "${text}": ${WEB_ADDR_HELP}`);
-  }
-  return { host, port };
-}
+import type { WebAddr } from "./web-addr.js";
+export { type WebAddr, parseWebAddr } from "./web-addr.js";
 
 export function nodeJson(view: NodeView): unknown {
   return {

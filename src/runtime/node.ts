@@ -27,7 +27,8 @@ import { type EngineStats, NodeEngine } from "../node/engine.js";
 import type { NeighbourInfo, NodeEvent, NodeEventKind } from "../node/io.js";
 import { NODE_OPTION_DEFAULTS, type NodeOptions } from "../node/options.js";
 import { Driver } from "./driver.js";
-import { HttpApi, parseWebAddr, type WebAddr } from "./http.js";
+import type { HttpApi } from "./http.js";
+import { parseWebAddr, type WebAddr } from "./web-addr.js";
 import { Inbox } from "./inbox.js";
 import { LatencyEmulator, type LatencyMatrix, loadLatencyMatrix } from "./latency.js";
 import { createLogger, isLogLevel, LOG_LEVELS, type RuntimeLogLevel } from "./logger.js";
@@ -171,6 +172,10 @@ export function randomNodeId(): NodeId {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 interface PendingSend {
   data: Uint8Array;
   reliable: boolean;
@@ -233,6 +238,8 @@ export class RuntimeNode implements SkeinNode {
   async start(webAddr: WebAddr | undefined): Promise<void> {
     this.driver.start();
     if (webAddr !== undefined) {
+      // Loaded only when wanted: node:http and prom-client cost ~12 MB of memory.
+      const { HttpApi } = await import("./http.js");
       this.http = await HttpApi.start(webAddr, this.view(), this.logger.child({ module: "http" }));
       (this as { webUrl: string | undefined }).webUrl = this.http.url;
     }
@@ -320,8 +327,9 @@ export class RuntimeNode implements SkeinNode {
     if (!this.pending.has(destination) && this.driver.queuedBytes(destination) < SEND_HIGH_WATER_BYTES) {
       try {
         this.engine.send(this.driver.now(), destination, data, { reliable });
-        this.driver.noteApiCall(data.byteLength);
-        return RESOLVED;
+        // After a forced drain the caller is made to yield to the event loop: a loop of
+        // `await send()` on a fast link would otherwise never let sockets and timers run.
+        return this.driver.noteApiCall(data.byteLength) ? nextTurn() : RESOLVED;
       } catch (error) {
         if (!isBackpressure(error)) return Promise.reject(error);
       }

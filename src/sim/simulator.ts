@@ -606,9 +606,10 @@ export class Simulator<E extends SimEngine = NodeEngine> {
           return;
         }
         // A copy: the engine may reuse its buffer once the call returns.
-        this.queue.push(this.current + decision.delayMs, { kind: "deliver", to, from: node.id, packet: output.packet.slice() });
+        const packet = output.tail === undefined ? output.packet.slice() : concatBytes(output.packet, output.tail);
+        this.queue.push(this.current + decision.delayMs, { kind: "deliver", to, from: node.id, packet });
         if (decision.duplicateDelayMs !== undefined) {
-          this.queue.push(this.current + decision.duplicateDelayMs, { kind: "deliver", to, from: node.id, packet: output.packet.slice() });
+          this.queue.push(this.current + decision.duplicateDelayMs, { kind: "deliver", to, from: node.id, packet: packet.slice() });
         }
         return;
       }
@@ -622,4 +623,11 @@ export class Simulator<E extends SimEngine = NodeEngine> {
       }
     }
   }
+}
+
+function concatBytes(head: Uint8Array, tail: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(head.byteLength + tail.byteLength);
+  joined.set(head, 0);
+  joined.set(tail, head.byteLength);
+  return joined;
 }

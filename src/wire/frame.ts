@@ -85,34 +85,47 @@ export function encodeFrame(header: Omit<FrameHeader, "version" | "length">, pay
 }
 
 /**
- * Reads the header at `offset`. Checks everything a relay must trust: version, kind, flags,
- * reserved bits and the payload bound; it does not check that the payload is all present (see
- * `frameSizeAt` for stream reassembly).
+ * Checks everything a relay must trust in the header at `offset` — version, kind, flags, reserved
+ * bits and the payload bound — without allocating; returns an error text or undefined. It does not
+ * check that the payload is all present (see `frameSizeAt` for stream reassembly).
  */
-export function readFrameHeader(bytes: Uint8Array, offset: number): Decoded<FrameHeader> {
-  if (bytes.byteLength - offset < FRAME_HEADER_BYTES) return decodeError("truncated frame header");
+export function checkFrameHeader(bytes: Uint8Array, offset: number): string | undefined {
+  if (bytes.byteLength - offset < FRAME_HEADER_BYTES) return "truncated frame header";
   const version = bytes[offset]!;
-  if (version !== FRAME_VERSION) return decodeError(`unsupported frame version ${version} (this node speaks ${FRAME_VERSION})`);
+  if (version !== FRAME_VERSION) return `unsupported frame version ${version} (this node speaks ${FRAME_VERSION})`;
   const kind = bytes[offset + 1]!;
-  if (kind >= FRAME_KIND_COUNT) return decodeError(`unknown frame kind ${kind}`);
+  if (kind >= FRAME_KIND_COUNT) return `unknown frame kind ${kind}`;
   const flags = bytes[offset + 2]!;
-  if ((flags & ~KNOWN_FLAGS) !== 0) return decodeError(`unknown frame flags 0x${flags.toString(16)}`);
-  if (bytes[offset + 14] !== 0 || bytes[offset + 15] !== 0) return decodeError("reserved header bytes are not zero");
+  if ((flags & ~KNOWN_FLAGS) !== 0) return `unknown frame flags 0x${flags.toString(16)}`;
+  if (bytes[offset + 14] !== 0 || bytes[offset + 15] !== 0) return "reserved header bytes are not zero";
   const length = readU32(bytes, offset + 16);
-  if (length > MAX_FRAME_PAYLOAD_BYTES) return decodeError(`frame payload of ${length} bytes exceeds the ${MAX_FRAME_PAYLOAD_BYTES}-byte limit`);
-  return {
-    ok: true,
-    value: {
-      version,
-      kind: kind as FrameKind,
-      flags,
-      ttl: bytes[offset + 3]!,
-      source: readU32(bytes, offset + 4),
-      destination: readU32(bytes, offset + 8),
-      module: (bytes[offset + 12]! << 8) | bytes[offset + 13]!,
-      length,
-    },
-  };
+  if (length > MAX_FRAME_PAYLOAD_BYTES) return `frame payload of ${length} bytes exceeds the ${MAX_FRAME_PAYLOAD_BYTES}-byte limit`;
+  return undefined;
+}
+
+/** Fills `into` from a header that `checkFrameHeader` accepted. */
+function fillFrameHeader(bytes: Uint8Array, offset: number, into: FrameHeader): void {
+  into.version = bytes[offset]!;
+  into.kind = bytes[offset + 1]! as FrameKind;
+  into.flags = bytes[offset + 2]!;
+  into.ttl = bytes[offset + 3]!;
+  into.source = readU32(bytes, offset + 4);
+  into.destination = readU32(bytes, offset + 8);
+  into.module = (bytes[offset + 12]! << 8) | bytes[offset + 13]!;
+  into.length = readU32(bytes, offset + 16);
+}
+
+/** Reads and checks the header at `offset` (see `checkFrameHeader`). */
+export function readFrameHeader(bytes: Uint8Array, offset: number): Decoded<FrameHeader> {
+  const error = checkFrameHeader(bytes, offset);
+  if (error !== undefined) return decodeError(error);
+  const header = emptyFrameHeader();
+  fillFrameHeader(bytes, offset, header);
+  return { ok: true, value: header };
+}
+
+export function emptyFrameHeader(): FrameHeader {
+  return { version: 0, kind: FrameKind.Handshake, flags: 0, ttl: 0, source: 0, destination: 0, module: 0, length: 0 };
 }
 
 /**
@@ -121,32 +134,32 @@ export function readFrameHeader(bytes: Uint8Array, offset: number): Decoded<Fram
  */
 export function frameSizeAt(bytes: Uint8Array, offset: number): number | Decoded<never> {
   if (bytes.byteLength - offset < FRAME_HEADER_BYTES) return 0;
-  const header = readFrameHeader(bytes, offset);
-  if (!header.ok) return header;
-  return FRAME_HEADER_BYTES + header.value.length;
-}
-
-export interface DecodedFrame {
-  header: FrameHeader;
-  /** A view into the packet: copy it before keeping it past the call. */
-  payload: Uint8Array;
+  const error = checkFrameHeader(bytes, offset);
+  if (error !== undefined) return decodeError(error);
+  return FRAME_HEADER_BYTES + readU32(bytes, offset + 16);
 }
 
 /**
- * A packet (one UDP datagram, or one frame cut from a TCP stream) holds one or more whole frames
- * back to back. Calls `onFrame` for each; returns an error string for the first malformed frame
- * (frames before it have been delivered), or undefined.
+ * A packet (one UDP datagram, or frames cut from a TCP stream) holds one or more whole frames back
+ * to back. Calls `onFrame` for each with the header and a view of the payload (copy it before
+ * keeping it past the call). Returns an error text for the first malformed frame (frames before it
+ * have been delivered), or undefined.
+ *
+ * Hot path: one header object per call is reused for every frame, so `header` is only valid
+ * during its callback.
  */
-export function forEachFrame(packet: Uint8Array, onFrame: (frame: DecodedFrame) => void): string | undefined {
-  let offset = 0;
+export function forEachFrame(packet: Uint8Array, onFrame: (header: FrameHeader, payload: Uint8Array) => void): string | undefined {
   if (packet.byteLength === 0) return "empty packet";
+  const header = emptyFrameHeader();
+  let offset = 0;
   while (offset < packet.byteLength) {
-    const header = readFrameHeader(packet, offset);
-    if (!header.ok) return header.error;
+    const error = checkFrameHeader(packet, offset);
+    if (error !== undefined) return error;
+    fillFrameHeader(packet, offset, header);
     const start = offset + FRAME_HEADER_BYTES;
-    const end = start + header.value.length;
-    if (end > packet.byteLength) return `frame payload truncated: header says ${header.value.length} bytes, ${packet.byteLength - start} present`;
-    onFrame({ header: header.value, payload: packet.subarray(start, end) });
+    const end = start + header.length;
+    if (end > packet.byteLength) return `frame payload truncated: header says ${header.length} bytes, ${packet.byteLength - start} present`;
+    onFrame(header, packet.subarray(start, end));
     offset = end;
   }
   return undefined;

@@ -2,7 +2,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  ACK_EVERY_SEGMENTS,
   ARQ_MAX_MESSAGE_BYTES,
+  DELAYED_ACK_MS,
   ArqChannel,
   type ArqConfig,
   DEFAULT_ARQ_CONFIG,
@@ -853,4 +855,25 @@ describe("arq: delivery over a virtual network", () => {
     assert.deepEqual(second.channels[0].stats, first.channels[0].stats);
     assert.notDeepEqual(other.trace, first.trace);
   });
+});
+
+test("arq: in-order data is acked in batches; holes, duplicates and time make the ack due at once", () => {
+  const receiver = new ArqChannel(config());
+  assert.equal(receiver.ackDue(0), false);
+  assert.equal(receiver.ackDeadline(), Infinity);
+  for (let seq = 0; seq < ACK_EVERY_SEGMENTS - 1; seq += 1) {
+    assert.equal(receiver.onSegment(10, segmentBytes(seq, 1, [seq])), undefined);
+    assert.equal(receiver.ackDue(10), false, `not yet after ${seq + 1} in-order segments`);
+  }
+  assert.equal(receiver.ackDeadline(), 10 + DELAYED_ACK_MS);
+  assert.equal(receiver.ackDue(10 + DELAYED_ACK_MS), true, "the delay ran out");
+  receiver.onSegment(11, segmentBytes(ACK_EVERY_SEGMENTS - 1, 1, [0]));
+  assert.equal(receiver.ackDue(11), true, "every ACK_EVERY_SEGMENTS segments");
+  assert.equal(parseAck(receiver.pollAck()!).cumulative, ACK_EVERY_SEGMENTS);
+  assert.equal(receiver.ackDue(11), false, "taken");
+  receiver.onSegment(12, segmentBytes(ACK_EVERY_SEGMENTS + 1, 1, [0]));
+  assert.equal(receiver.ackDue(12), true, "a hole is reported at once");
+  receiver.pollAck();
+  receiver.onSegment(13, segmentBytes(0, 1, [0]));
+  assert.equal(receiver.ackDue(13), true, "a duplicate is answered at once");
 });

@@ -142,7 +142,7 @@ class TinyNet {
         case "transmit": {
           const remoteKey = host.remoteByPath.get(output.pathId);
           assert.ok(remoteKey !== undefined, "transmit on a path the driver knows");
-          const packet = output.packet;
+          const packet = output.tail === undefined ? output.packet : new Uint8Array([...output.packet, ...output.tail]);
           if (this.transport === "udp") {
             const fromKey = formatAddress(host.address);
             this.schedule(this.oneWayMs, () => this.deliver(host, remoteKey, fromKey, packet));
