@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { SkeinError } from "../core/errors.js";
 import { generateInternetMatrix } from "../sim/generate.js";
 import { type Matrix, MAX_MATRIX_NAMES, formatMatrix, matrixNames } from "../sim/matrix.js";
-import { loadMatrix } from "../sim/matrix-file.js";
+import { loadMatrix } from "./matrix-file.js";
 import type { LinksReport, LinksScenarioOptions } from "../sim/scenarios/links.js";
 import { CliFailure, UsageError, errorMessage } from "./errors.js";
 import { parseIntegerFlag, parseNumberFlag } from "./values.js";

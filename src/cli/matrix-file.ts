@@ -1,11 +1,11 @@
 /**
- * Reading and writing RTT matrix files, for the CLI. The only file in src/sim that touches node:fs;
- * everything else in the simulator is pure.
+ * Reading and writing RTT matrix files, for the CLI. It lives here, not in src/sim, so that the
+ * simulator never touches node:fs.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { SkeinError } from "../core/errors.js";
-import { type Matrix, formatMatrix, parseMatrix } from "./matrix.js";
-import { type GenerateOptions, generateInternetMatrix } from "./generate.js";
+import { type Matrix, formatMatrix, parseMatrix } from "../sim/matrix.js";
+import { type GenerateOptions, generateInternetMatrix } from "../sim/generate.js";
 
 /** Reads and checks a matrix file; throws SkeinError BAD_MATRIX (unreadable, not JSON, invalid). */
 export function loadMatrix(path: string): Matrix {
