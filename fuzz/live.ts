@@ -28,6 +28,8 @@ export interface LiveReport {
   victim_alive: boolean;
   honest_links_up: boolean;
   honest_link_downs: number;
+  /** Why honest links went down, as the honest side saw it. */
+  honest_link_down_reasons: string[];
   newcomer_joined: boolean;
   victim_dropped: Record<string, number>;
   heap_used_mb: { after_warmup: number; end: number };
@@ -94,11 +96,11 @@ export async function fuzzLiveNode(options: { seconds: number; seed: number }): 
     const udpPort = Number(udpAddress.split("/")[4]);
     const tcpPort = Number(tcpAddress.split("/")[4]);
 
-    let honestDowns = 0;
+    const downReasons: string[] = [];
     for (const [id, transport, address] of [[10, "udp", udpAddress], [11, "tcp", tcpAddress]] as const) {
       const node = await createNode({ nodeId: id, [transport === "udp" ? "udpPort" : "tcpPort"]: 0, seeds: [`${VICTIM_ID}@${address}`], logLevel: "silent", probeIntervalMs: 200, linkTimeoutMs: 3000 });
       node.on("link_down", (event) => {
-        if (event.peer === VICTIM_ID) honestDowns += 1;
+        if (event.peer === VICTIM_ID) downReasons.push(`node ${id}: ${event.reason}`);
       });
       honest.push(node);
     }
@@ -168,7 +170,8 @@ export async function fuzzLiveNode(options: { seconds: number; seed: number }): 
       tcp_connections_opened: tcpOpened,
       victim_alive: alive,
       honest_links_up: linksUp,
-      honest_link_downs: honestDowns,
+      honest_link_downs: downReasons.length,
+      honest_link_down_reasons: downReasons,
       newcomer_joined: joined,
       victim_dropped: alive ? await dropped(info.web) : {},
       heap_used_mb: { after_warmup: round(heapWarm / 2 ** 20), end: round((await metric(info.web, "nodejs_heap_size_used_bytes")) / 2 ** 20) },
