@@ -4,6 +4,8 @@
  * Progress and warnings go to stderr.
  */
 import { LINK_USAGE, runLink } from "./link.js";
+import { NATS_USAGE, runNats } from "./nats.js";
+import { CRYPTO_USAGE, runCrypto } from "./crypto.js";
 
 interface Bench {
   summary: string;
@@ -16,6 +18,16 @@ const BENCHES: Record<string, Bench> = {
     summary: "one link between two processes: skein (tcp, udp) against raw node:net / node:dgram",
     usage: LINK_USAGE,
     run: runLink,
+  },
+  nats: {
+    summary: "the nats client through one skein node's NATS port against nats-server (when installed)",
+    usage: NATS_USAGE,
+    run: runNats,
+  },
+  crypto: {
+    summary: "the crypto layer in process: records (seal/open) against a copy, handshakes/s, end-to-end, projections to the link targets",
+    usage: CRYPTO_USAGE,
+    run: runCrypto,
   },
 };
 

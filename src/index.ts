@@ -12,6 +12,9 @@ export { NODE_OPTION_DEFAULTS } from "./node/options.js";
 export type { NodeEvent, NodeEventKind, NeighbourInfo } from "./node/io.js";
 export type { EngineStats, LinkStats } from "./node/engine.js";
 export { SkeinError } from "./core/errors.js";
+// pub/sub (issue 5)
+export type { Msg, PubSubSubscription, SubscribeOptions, PublishOptions, Payload } from "./features/pubsub/client.js";
+export { MsgHeaders } from "./features/pubsub/headers.js";
 export type { NodeId } from "./core/node-id.js";
 export type { Address, Seed, TransportKind } from "./core/address.js";
 export type { LogLevel } from "./core/log.js";

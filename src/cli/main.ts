@@ -4,9 +4,13 @@
  *
  *   skein node [flags]                 run a node (flags > SKEIN_* env > --config file > defaults)
  *   skein status --api URL [--json]    a node's neighbours, from its HTTP API
+ *   skein route --api URL DEST         the path to DEST hop by hop, from a node's HTTP API
  *   skein sim links --matrix FILE …    the links scenario in the simulator, one JSON report line
+ *   skein sim routing --matrix FILE …  routes vs the optimum, from frames actually forwarded
+ *   skein sim failover --matrix FILE … reroute times when relay links and nodes fail
  *   skein sim generate --nodes N …     an Internet-like RTT matrix as JSON
  *   skein demo [--nodes N]             N local nodes with emulated latency and a live table
+ *   skein nats-server [flags]          a drop-in nats-server (nats-server's flags and config format)
  *
  * Expected errors print one line on stderr, `skein: …`, and exit 2 (usage) or 1 (runtime).
  */
@@ -16,9 +20,12 @@ import { Command, CommanderError, Option } from "commander";
 import { SkeinError } from "../core/errors.js";
 import { runDemoCommand, DEMO_DEFAULT_NODES, DEMO_MAX_NODES, DEMO_SNAPSHOT_DEFAULT_S } from "./demo.js";
 import { CliFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, oneLine } from "./errors.js";
+import { registerKeyCommands } from "./keys-command.js";
 import { type NodeCommandFlags, runNodeCommand } from "./node-command.js";
+import { runNatsServerCommand } from "./nats-server-command.js";
 import { nodeFlagHelp } from "./options.js";
-import { runGenerateCommand, runLinksCommand } from "./sim-command.js";
+import { ROUTE_API_TIMEOUT_MS, renderRoute, routeReport } from "./route.js";
+import { type FailoverFlags, type RoutingFlags, runFailoverCommand, runGenerateCommand, runLinksCommand, runRoutingCommand } from "./sim-command.js";
 import { DEFAULT_API_TIMEOUT_MS, fetchNodeJson, normalizeApiUrl, parseNodeStatus, renderStatus } from "./status.js";
 import { parseIntegerFlag } from "./values.js";
 import { packageVersion } from "./version.js";
@@ -93,6 +100,23 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
       io.stdout(renderStatus(status));
     });
 
+  // ------------------------------------------------------------ skein route
+  program
+    .command("route")
+    .description("the path a node's frames to DEST take now, hop by hop with each link's RTT, and why it beats the direct link")
+    .argument("<DEST>", "the destination NodeId")
+    .option("--api <URL>", "the node's HTTP API, e.g. http://127.0.0.1:8080 [env SKEIN_API]")
+    .option("--json", "print the raw JSON (trace, route, direct RTT)")
+    .option("--timeout-ms <MS>", `how long to wait for the node (default ${ROUTE_API_TIMEOUT_MS})`)
+    .action(async (destination: string, flags: { api?: string; json?: boolean; timeoutMs?: string }) => {
+      const api = flags.api ?? io.env.SKEIN_API;
+      if (api === undefined || api.trim() === "") throw new UsageError("missing --api: expected the node's HTTP API URL, e.g. --api http://127.0.0.1:8080");
+      const base = normalizeApiUrl(api);
+      const timeoutMs = parseIntegerFlag("--timeout-ms", flags.timeoutMs, 1, 600_000) ?? ROUTE_API_TIMEOUT_MS;
+      const { inputs, json } = await routeReport(base, destination, timeoutMs);
+      io.stdout(flags.json === true ? `${JSON.stringify(json)}\n` : renderRoute(inputs));
+    });
+
   // ------------------------------------------------------------ skein sim
   const sim = program.command("sim").description("run the deterministic simulator, or generate RTT matrices");
   sim
@@ -106,6 +130,32 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
     .option("--duration-s <T>", "simulated seconds")
     .action(async (flags: { matrix?: string; nodes?: string; seed?: string; loss?: string; durationS?: string }) => {
       result.code = await runLinksCommand(flags);
+    });
+  sim
+    .command("routing")
+    .description("simulate route exchange over an RTT matrix; measure the paths frames actually take against the optimum (one JSON line)")
+    .option("--matrix <FILE>", "RTT matrix JSON file { \"a\": { \"b\": rttMs } } (required)")
+    .option("--nodes <N>", "use the first N nodes of the matrix (default all)")
+    .option("--seed <S>", "random seed (same seed, same run)")
+    .option("--max-neighbours <K>", "links per node at most (default 32; beyond it the neighbour policy chooses)")
+    .option("--duration-s <T>", "simulated seconds before the measurement (default 60)")
+    .option("--loss <P>", "packet loss probability, 0..1")
+    .option("--jitter <RATIO>", "delay jitter: standard deviation as a share of each pair's one-way delay, 0..1")
+    .option("--paths <FILE>", "also write one JSON line per routed pair to FILE: {\"src\",\"dst\",\"hops\":[…]} (matrix names)")
+    .action(async (flags: RoutingFlags) => {
+      result.code = await runRoutingCommand(flags, io.stdout);
+    });
+  sim
+    .command("failover")
+    .description("with traffic between many pairs, fail relay links and relay nodes; report reroute times (one JSON line)")
+    .option("--matrix <FILE>", "RTT matrix JSON file (required)")
+    .option("--nodes <N>", "use the first N nodes of the matrix (default all)")
+    .option("--seed <S>", "random seed (same seed, same run)")
+    .option("--failures <F>", "how many relay links / relay nodes fail, alternately (default 10)")
+    .option("--max-neighbours <K>", "links per node at most (default 32)")
+    .option("--flows <N>", "traffic flows at most (default 100)")
+    .action(async (flags: FailoverFlags) => {
+      result.code = await runFailoverCommand(flags, io.stdout);
     });
   sim
     .command("generate")
@@ -131,6 +181,23 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
       result.code = await runDemoCommand(flags);
     });
 
+  // ------------------------------------------------------------ skein nats-server
+  // Its Go-style flags (-p -1, -DV, -V for trace) are parsed by nats-server-command.ts: `run`
+  // hands `skein nats-server …` over before commander sees it; this entry is for --help.
+  program
+    .command("nats-server")
+    .description("a drop-in nats-server: NATS clients, nats-server's flags and config file (skein nats-server --help)")
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (_options: unknown, command: Command) => {
+      result.forceExit = true;
+      result.code = await runNatsServerCommand(command.args, io.env);
+    });
+
+  // ------------------------------------------------------------ skein keygen, skein ca
+  registerKeyCommands(program, { stdout: io.stdout, now: () => Date.now() });
+
   return program;
 }
 
@@ -153,6 +220,12 @@ export async function run(argv: readonly string[], io: CliIo): Promise<RunResult
   const result: RunResult = { code: EXIT_OK, forceExit: false };
   const program = buildProgram(io, result);
   try {
+    if (argv[0] === "nats-server") {
+      // nats-server's own flags (-V is trace there): not commander's.
+      result.forceExit = true;
+      result.code = await runNatsServerCommand(argv.slice(1), io.env);
+      return result;
+    }
     await program.parseAsync([...argv], { from: "user" });
     return result;
   } catch (error) {

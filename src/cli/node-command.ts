@@ -35,7 +35,10 @@ export function loadNodeOptions(flags: NodeFlags, env: Env): NodeOptions {
 }
 
 export function listeningLine(node: SkeinNode): string {
-  return JSON.stringify({ event: "listening", id: node.id, addresses: node.addresses, web: node.webUrl ?? null });
+  const line: Record<string, unknown> = { event: "listening", id: node.id, addresses: node.addresses, web: node.webUrl ?? null };
+  // pub/sub (issue 5): the NATS client port, only when one was asked for.
+  if (node.natsUrl !== undefined) line.nats = node.natsUrl;
+  return JSON.stringify(line);
 }
 
 const USAGE_CODES: ReadonlySet<string> = new Set(["BAD_CONFIG", "BAD_OPTION", "BAD_OPTIONS", "BAD_MATRIX"]);

@@ -159,6 +159,20 @@ const SPECS: { [K in OptionKey]-?: OptionSpec<NonNullable<NodeOptions[K]>> } = {
     description: `largest UDP datagram sent, 512..65507 (default ${NODE_OPTION_DEFAULTS.udpMtu})`,
     parse: integer(512, 65507),
   },
+  natsPort: { argName: "PORT", description: "serve NATS clients on this TCP port (0 = any free port)", parse: integer(0, 65535, PORT_NOTE) },
+  natsAddr: {
+    argName: "HOST[:PORT]",
+    description: "interface for the NATS port (default: --bind); a port here sets --nats-port",
+    parse: (raw) => {
+      const expected = "expected an IPv4 HOST or HOST:PORT such as 0.0.0.0 or 127.0.0.1:4222";
+      const value = text(raw, expected);
+      if (!value.ok) return value;
+      const [host, port, extra] = value.value.split(":");
+      if (extra !== undefined || host === undefined || (!isIpv4(host) && host !== "localhost")) return { ok: false, error: expected };
+      if (port !== undefined && (!/^[0-9]{1,5}$/.test(port) || Number(port) > 65535)) return { ok: false, error: `port "${port}" is not in 0..65535; ${expected}` };
+      return value;
+    },
+  },
 };
 
 export const OPTION_KEYS = Object.keys(SPECS) as OptionKey[];

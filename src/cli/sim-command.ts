@@ -1,10 +1,12 @@
-/** `skein sim links` and `skein sim generate`. */
+/** `skein sim links`, `skein sim routing`, `skein sim failover` and `skein sim generate`. */
 import { writeFileSync } from "node:fs";
 import { SkeinError } from "../core/errors.js";
 import { generateInternetMatrix } from "../sim/generate.js";
 import { type Matrix, MAX_MATRIX_NAMES, formatMatrix, matrixNames } from "../sim/matrix.js";
 import { loadMatrix } from "./matrix-file.js";
 import type { LinksReport, LinksScenarioOptions } from "../sim/scenarios/links.js";
+import type { RoutingScenarioOptions } from "../sim/scenarios/routing.js";
+import type { FailoverScenarioOptions } from "../sim/scenarios/failover.js";
 import { CliFailure, UsageError, errorMessage } from "./errors.js";
 import { parseIntegerFlag, parseNumberFlag } from "./values.js";
 
@@ -102,5 +104,91 @@ export async function runLinksCommand(flags: LinksFlags): Promise<number> {
     throw error;
   }
   process.stdout.write(`${JSON.stringify(report)}\n`);
+  return 0;
+}
+
+/** Runs a scenario, turning its errors into CLI errors (RangeError: a usage error). */
+function scenarioRun<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof SkeinError) throw new CliFailure(error.message, error.code, { cause: error });
+    if (error instanceof RangeError) throw new UsageError(error.message, "BAD_OPTION");
+    throw error;
+  }
+}
+
+export interface RoutingFlags {
+  matrix?: string;
+  nodes?: string;
+  seed?: string;
+  maxNeighbours?: string;
+  durationS?: string;
+  loss?: string;
+  jitter?: string;
+  paths?: string;
+}
+
+/** `skein sim routing`: one JSON report line; with --paths FILE, one JSON line per routed pair in FILE. */
+export async function runRoutingCommand(flags: RoutingFlags, write: (text: string) => void = (text) => void process.stdout.write(text)): Promise<number> {
+  if (flags.matrix === undefined) throw new UsageError("missing --matrix: expected an RTT matrix JSON file");
+  const matrix = loadMatrixFlag(flags.matrix);
+  const names = matrixNames(matrix).length;
+  const nodes = parseIntegerFlag("--nodes", flags.nodes, 1, names, ` (the matrix has ${names} node${names === 1 ? "" : "s"})`);
+  const seed = parseIntegerFlag("--seed", flags.seed, 0, 0xffff_ffff);
+  const maxNeighbours = parseIntegerFlag("--max-neighbours", flags.maxNeighbours, 1, 65_535);
+  const durationS = parseNumberFlag("--duration-s", flags.durationS, 1, 86_400, "expected a simulated duration in seconds, in [1, 86400]");
+  const loss = parseNumberFlag("--loss", flags.loss, 0, 1, "expected a packet loss probability in 0..1, e.g. 0.01");
+  const jitter = parseNumberFlag("--jitter", flags.jitter, 0, 1, "expected a jitter ratio in 0..1 (standard deviation as a share of each pair's one-way delay), e.g. 0.05");
+  const scenario = await import("../sim/scenarios/routing.js");
+  const params: RoutingScenarioOptions = { matrix, collectPaths: flags.paths !== undefined };
+  if (nodes !== undefined) params.nodes = nodes;
+  if (seed !== undefined) params.seed = seed;
+  if (maxNeighbours !== undefined) params.maxNeighbours = maxNeighbours;
+  if (durationS !== undefined) params.durationS = durationS;
+  if (loss !== undefined) params.loss = loss;
+  if (jitter !== undefined && jitter > 0) params.jitter = { kind: "relative", ratio: jitter };
+  const { report, paths } = scenarioRun(() => scenario.runRoutingScenario(params));
+  if (flags.paths !== undefined && paths !== undefined) {
+    const text = paths.map((path) => JSON.stringify(path)).join("\n") + (paths.length > 0 ? "\n" : "");
+    try {
+      writeFileSync(flags.paths, text);
+    } catch (error) {
+      throw new CliFailure(`cannot write paths to "${flags.paths}": ${errorMessage(error)}`, "WRITE_FAILED");
+    }
+  }
+  write(`${JSON.stringify(report)}\n`);
+  return 0;
+}
+
+export interface FailoverFlags {
+  matrix?: string;
+  nodes?: string;
+  seed?: string;
+  failures?: string;
+  maxNeighbours?: string;
+  flows?: string;
+}
+
+/** `skein sim failover`: one JSON report line. */
+export async function runFailoverCommand(flags: FailoverFlags, write: (text: string) => void = (text) => void process.stdout.write(text)): Promise<number> {
+  if (flags.matrix === undefined) throw new UsageError("missing --matrix: expected an RTT matrix JSON file");
+  const matrix = loadMatrixFlag(flags.matrix);
+  const names = matrixNames(matrix).length;
+  const nodes = parseIntegerFlag("--nodes", flags.nodes, 3, names, ` (at least 3 nodes for a relay; the matrix has ${names})`);
+  const seed = parseIntegerFlag("--seed", flags.seed, 0, 0xffff_ffff);
+  const failures = parseIntegerFlag("--failures", flags.failures, 1, 1000);
+  const maxNeighbours = parseIntegerFlag("--max-neighbours", flags.maxNeighbours, 1, 65_535);
+  const flows = parseIntegerFlag("--flows", flags.flows, 1, 100_000);
+  if (flags.nodes === undefined && names < 3) throw new UsageError(`--matrix has ${names} node${names === 1 ? "" : "s"}: a relay needs at least 3`);
+  const scenario = await import("../sim/scenarios/failover.js");
+  const params: FailoverScenarioOptions = { matrix };
+  if (nodes !== undefined) params.nodes = nodes;
+  if (seed !== undefined) params.seed = seed;
+  if (failures !== undefined) params.failures = failures;
+  if (maxNeighbours !== undefined) params.maxNeighbours = maxNeighbours;
+  if (flows !== undefined) params.flows = flows;
+  const report = scenarioRun(() => scenario.runFailoverScenario(params));
+  write(`${JSON.stringify(report)}\n`);
   return 0;
 }

@@ -152,7 +152,7 @@ export async function fetchNodeJson(apiBase: string, timeoutMs = DEFAULT_API_TIM
 }
 
 /** `fetch failed` hides the reason in `cause` (ECONNREFUSED, ENOTFOUND, …). */
-function describeFetchError(error: unknown): string {
+export function describeFetchError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = (error as { cause?: unknown }).cause;
   if (cause instanceof Error) {

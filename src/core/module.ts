@@ -15,6 +15,8 @@ import type { SkeinError } from "./errors.js";
 export const ModuleId = {
   Link: 1,
   Data: 2,
+  /** Route exchange (LINK frames, hop by hop) and its end-to-end reports and probes (ROUTED frames). */
+  Routing: 3,
 } as const;
 export type ModuleId = (typeof ModuleId)[keyof typeof ModuleId];
 

@@ -27,6 +27,27 @@ export const MAX_PENDING_PROBES = 64;
 /** An `rtt` event is emitted when SRTT moved by more than this fraction since the last one. */
 export const RTT_EVENT_CHANGE_RATIO = 0.05;
 
+/**
+ * A new link is probed faster at first, so that SRTT and RTTVAR settle within a second instead of
+ * a dozen probe intervals (routing waits for them): the first LINK_WARMUP_PROBES probes leave
+ * LINK_WARMUP_PROBE_INTERVAL_MS apart.
+ */
+export const LINK_WARMUP_PROBES = 8;
+export const LINK_WARMUP_PROBE_INTERVAL_MS = 100;
+/**
+ * A link that carries routed traffic is "active" for ACTIVE_WINDOW_MS after the last frame sent on
+ * it, and probed every ACTIVE_PROBE_INTERVAL_MS meanwhile: the answers are the heartbeat that lets
+ * routing notice a dead next hop in a fraction of a second (instead of the link timeout).
+ */
+export const ACTIVE_WINDOW_MS = 2000;
+export const ACTIVE_PROBE_INTERVAL_MS = 25;
+/**
+ * An active link from which nothing arrived for SUSPECT_SILENCE_MS + 2·RTTVAR (after the first
+ * answer could have come back) is suspected: routing stops using it at once; anything received
+ * clears the suspicion. The link itself stays up until the link timeout.
+ */
+export const SUSPECT_SILENCE_MS = 100;
+
 /** RFC 6298 gains. */
 export const RTT_ALPHA = 1 / 8;
 export const RTT_BETA = 1 / 4;

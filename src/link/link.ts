@@ -13,7 +13,17 @@
 import type { Address } from "../core/address.js";
 import type { NodeId } from "../core/node-id.js";
 import type { Rng } from "../core/rng.js";
-import { LOSS_WINDOW_PROBES, MAX_PENDING_PROBES, PROBE_LOSS_MIN_MS, RTT_EVENT_CHANGE_RATIO } from "./constants.js";
+import {
+  ACTIVE_PROBE_INTERVAL_MS,
+  ACTIVE_WINDOW_MS,
+  LINK_WARMUP_PROBE_INTERVAL_MS,
+  LINK_WARMUP_PROBES,
+  LOSS_WINDOW_PROBES,
+  MAX_PENDING_PROBES,
+  PROBE_LOSS_MIN_MS,
+  RTT_EVENT_CHANGE_RATIO,
+  SUSPECT_SILENCE_MS,
+} from "./constants.js";
 import { LossWindow, RttEstimator } from "./rtt.js";
 
 export type LinkState =
@@ -36,6 +46,15 @@ export class LinkMeasurement {
   nextProbeAt: number;
   lastReceivedAt: number;
   private lastReportedSrttMs: number | undefined = undefined;
+  /** Routed traffic was sent on the link until this time minus ACTIVE_WINDOW_MS (see markActive). */
+  private activeUntil = -Infinity;
+  /** When the current active period began. */
+  private activeSince = -Infinity;
+  /**
+   * Nothing arrived from an active link for longer than expected (`suspectDeadline`): routing
+   * avoids it until anything arrives again (`heard`). Not a link state: the link stays up.
+   */
+  suspected = false;
 
   constructor(
     now: number,
@@ -53,11 +72,52 @@ export class LinkMeasurement {
     return Math.max(PROBE_LOSS_MIN_MS, 2 * srttMs + 4 * rttvarMs);
   }
 
+  /**
+   * Routed traffic goes out on this link now. Cheap (called per frame): it keeps the link in fast
+   * probing (ACTIVE_PROBE_INTERVAL_MS) for ACTIVE_WINDOW_MS, so that a dead next hop is noticed.
+   */
+  markActive(now: number): void {
+    if (now >= this.activeUntil) {
+      this.activeSince = now;
+      if (this.nextProbeAt > now + ACTIVE_PROBE_INTERVAL_MS) this.nextProbeAt = now;
+    }
+    this.activeUntil = now + ACTIVE_WINDOW_MS;
+  }
+
+  /** Anything arrived from the peer. Returns true when that cleared a suspicion. */
+  heard(now: number): boolean {
+    this.lastReceivedAt = now;
+    if (!this.suspected) return false;
+    this.suspected = false;
+    return true;
+  }
+
+  /**
+   * When an active link becomes suspect if nothing arrives meanwhile: SUSPECT_SILENCE_MS + 2·RTTVAR
+   * after the later of the last arrival and the first answer the active period could bring back.
+   * Infinity while idle (no routed traffic) or already suspected.
+   */
+  suspectDeadline(): number {
+    if (this.suspected || this.activeUntil === -Infinity) return Infinity;
+    const { srttMs, rttvarMs } = this.rtt;
+    const rttvar = rttvarMs ?? 0;
+    const firstAnswer = this.activeSince + (srttMs === undefined ? this.lossTimeoutMs() : srttMs + 4 * rttvar);
+    const deadline = Math.max(this.lastReceivedAt, firstAnswer) + SUSPECT_SILENCE_MS + 2 * rttvar;
+    return deadline < this.activeUntil ? deadline : Infinity;
+  }
+
+  private probeIntervalMs(now: number): number {
+    const base = this.timers.probeIntervalMs;
+    if (this.suspected || now < this.activeUntil) return Math.min(base, ACTIVE_PROBE_INTERVAL_MS);
+    if (this.probeSeq < LINK_WARMUP_PROBES) return Math.min(base, LINK_WARMUP_PROBE_INTERVAL_MS);
+    return base;
+  }
+
   /** Returns the sequence number of the probe to send now, or undefined when none is due. */
   takeProbe(now: number): number | undefined {
     if (now < this.nextProbeAt) return undefined;
     // ±10% jitter keeps the probes of many links from falling into step.
-    this.nextProbeAt = now + this.timers.probeIntervalMs * (0.9 + 0.2 * this.rng.nextFloat());
+    this.nextProbeAt = now + this.probeIntervalMs(now) * (0.9 + 0.2 * this.rng.nextFloat());
     this.probeSeq = (this.probeSeq + 1) >>> 0;
     if (this.pending.size >= MAX_PENDING_PROBES) {
       const oldest = this.pending.keys().next().value as number;
@@ -101,7 +161,7 @@ export class LinkMeasurement {
   }
 
   nextDeadline(): number {
-    let deadline = Math.min(this.nextProbeAt, this.lastReceivedAt + this.timers.linkTimeoutMs);
+    let deadline = Math.min(this.nextProbeAt, this.lastReceivedAt + this.timers.linkTimeoutMs, this.suspectDeadline());
     const oldest = this.pending.values().next();
     if (!oldest.done) deadline = Math.min(deadline, oldest.value + this.lossTimeoutMs());
     return deadline;
@@ -116,4 +176,6 @@ export interface KnownPeer {
   failures: number;
   retryAt: number;
   isSeed: boolean;
+  /** When the neighbour policy last tried a link to it, or it dropped / left us (-Infinity: never). */
+  lastTrialAt: number;
 }

@@ -35,7 +35,11 @@ export type LinkMessage =
   /** `session` is random per engine start: a new value from a known peer means it restarted. */
   | { type: "hello"; session: number; addresses: Address[] }
   | { type: "hello_ack"; session: number; addresses: Address[] }
-  | { type: "hello_reject"; reason: RejectReason; detail: string }
+  /**
+   * `referrals` (only with reason Full, optional): peers of the full node to try instead, so that a
+   * node whose seed is full still finds its way in (a large network with --max-neighbours).
+   */
+  | { type: "hello_reject"; reason: RejectReason; detail: string; referrals?: PeerEntry[] }
   | { type: "probe"; seq: number }
   | { type: "probe_ack"; seq: number }
   | { type: "peers"; peers: PeerEntry[] }
@@ -45,6 +49,8 @@ export type LinkMessage =
 
 /** Peer entries per `peers` message at most: keeps one message inside one small datagram. */
 export const MAX_PEERS_PER_MESSAGE = 24;
+/** Referrals in a hello_reject at most. */
+export const MAX_REFERRALS = 8;
 
 function writeAddresses(writer: ByteWriter, addresses: Address[]): void {
   const kept = addresses.slice(0, MAX_ADDRESSES_PER_PEER);
@@ -76,6 +82,14 @@ export function encodeLinkMessage(message: LinkMessage): Uint8Array {
       break;
     case "hello_reject":
       writer.u8(LinkMessageType.HelloReject).u8(message.reason).shortString(message.detail.slice(0, 200));
+      if (message.referrals !== undefined && message.referrals.length > 0) {
+        const referrals = message.referrals.slice(0, MAX_REFERRALS);
+        writer.u8(referrals.length);
+        for (const peer of referrals) {
+          writer.u32(peer.nodeId);
+          writeAddresses(writer, peer.addresses);
+        }
+      }
       break;
     case "probe":
       writer.u8(LinkMessageType.Probe).u32(message.seq);
@@ -117,7 +131,21 @@ export function decodeLinkMessage(payload: Uint8Array): Decoded<LinkMessage> {
     case LinkMessageType.HelloReject: {
       const reason = reader.u8();
       if (reason < RejectReason.Full || reason > RejectReason.WrongId) return decodeError(`unknown reject reason ${reason}`);
-      message = { type: "hello_reject", reason: reason as RejectReason, detail: reader.shortString() };
+      const detail = reader.shortString();
+      if (reader.failed || reader.remaining === 0) {
+        message = { type: "hello_reject", reason: reason as RejectReason, detail };
+        break;
+      }
+      const count = reader.u8();
+      if (count === 0 || count > MAX_REFERRALS) return decodeError(`bad referral count ${count} (1..${MAX_REFERRALS})`);
+      const referrals: PeerEntry[] = [];
+      for (let index = 0; index < count; index += 1) {
+        const nodeId = reader.u32();
+        const addresses = readAddresses(reader);
+        if (typeof addresses === "string") return decodeError(`bad referral: ${addresses}`);
+        referrals.push({ nodeId, addresses });
+      }
+      message = { type: "hello_reject", reason: reason as RejectReason, detail, referrals };
       break;
     }
     case LinkMessageType.Probe:

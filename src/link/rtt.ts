@@ -8,17 +8,26 @@ import { RTT_ALPHA, RTT_BETA } from "./constants.js";
 export class RttEstimator {
   srttMs: number | undefined = undefined;
   rttvarMs: number | undefined = undefined;
+  /**
+   * The routing metric's variance term: the same smoothed mean deviation as RTTVAR (gain BETA), but
+   * starting at 0 instead of R/2. RFC 6298's R/2 start is a safety margin for retransmission
+   * timers; as a measurement it would make every new link look worse than it is for its first
+   * dozen probes.
+   */
+  mdevMs: number | undefined = undefined;
   samples = 0;
 
   addSample(sampleMs: number): void {
     if (!(sampleMs >= 0) || !Number.isFinite(sampleMs)) return;
     this.samples += 1;
-    if (this.srttMs === undefined || this.rttvarMs === undefined) {
+    if (this.srttMs === undefined || this.rttvarMs === undefined || this.mdevMs === undefined) {
       this.srttMs = sampleMs;
       this.rttvarMs = sampleMs / 2;
+      this.mdevMs = 0;
       return;
     }
     this.rttvarMs = (1 - RTT_BETA) * this.rttvarMs + RTT_BETA * Math.abs(this.srttMs - sampleMs);
+    this.mdevMs = (1 - RTT_BETA) * this.mdevMs + RTT_BETA * Math.abs(this.srttMs - sampleMs);
     this.srttMs = (1 - RTT_ALPHA) * this.srttMs + RTT_ALPHA * sampleMs;
   }
 }

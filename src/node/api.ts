@@ -1,7 +1,8 @@
 /** The public face of a running node, as `createNode()` returns it. */
 import type { NodeId } from "../core/node-id.js";
+import type { Msg, Payload, PublishOptions, PubSubSubscription, SubscribeOptions } from "../features/pubsub/client.js";
 import type { EngineStats } from "./engine.js";
-import type { NeighbourInfo, NodeEvent, NodeEventKind } from "./io.js";
+import type { NeighbourInfo, NodeEvent, NodeEventKind, ProbeResult, RouteView } from "./io.js";
 
 export interface ReceivedMessage {
   from: NodeId;
@@ -30,6 +31,42 @@ export interface SkeinNode {
   /** Messages other nodes sent to this one, as an async iterable (bounded buffer). */
   messages(): AsyncIterable<ReceivedMessage>;
   stats(): EngineStats;
+
+  // ---- routing (src/routing/README.md). Route changes arrive as `on("route", …)` events.
+  /** The route table: per destination, next hop, metric, hop count and the alternates. */
+  routes(): RouteView[];
+  /**
+   * The path frames to `destination` take now, hop by hop, each hop with its measured link RTT
+   * (ICMP-like probes through the real data plane). Resolves with `complete: false` when some hop
+   * did not answer within 3 s. Rejects with SkeinError NO_ROUTE, CLOSED.
+   */
+  trace(destination: NodeId): Promise<ProbeResult>;
+  /** One echo round trip to `destination` over its route (`rttMs` undefined when unanswered within 3 s). */
+  ping(destination: NodeId): Promise<ProbeResult>;
+
+  // ---- pub/sub (features/pubsub/README.md). Local to this node until the overlay carries it.
+  /** `nats://HOST:PORT` of the NATS client port when `natsPort` (or `natsAddr`) was given. */
+  readonly natsUrl: string | undefined;
+  /**
+   * Subscribes to a subject (wildcards `*` and `>` allowed); with `queue`, each message goes to
+   * one member of the group. Iterate the result with `for await`; `unsubscribe()`/`drain()` end it.
+   * Throws SkeinError BAD_SUBJECT, CLOSED.
+   */
+  subscribe(subject: string, options?: SubscribeOptions): PubSubSubscription;
+  /** Publishes to every matching subscription. Throws SkeinError BAD_SUBJECT, BAD_HEADER, TOO_LARGE, CLOSED. */
+  publish(subject: string, data?: Payload, options?: PublishOptions): void;
+  /**
+   * Publishes with a fresh reply subject and resolves with the first answer. Rejects with
+   * SkeinError NO_RESPONDERS at once when nobody is subscribed, TIMEOUT after `timeoutMs`
+   * (default 5000).
+   */
+  request(subject: string, data?: Payload, options?: { timeoutMs?: number; headers?: PublishOptions["headers"] }): Promise<Msg>;
+  /**
+   * Ends every subscription, waits until their buffered messages are consumed (at most
+   * `timeoutMs`, default 10000, then rejects with TIMEOUT), and refuses new pub/sub calls.
+   */
+  drain(options?: { timeoutMs?: number }): Promise<void>;
+
   /** Says goodbye to neighbours, closes sockets and the HTTP server. Idempotent. */
   close(): Promise<void>;
 }

@@ -15,6 +15,8 @@ export interface EngineConfig {
   linkTimeoutMs: number;
   /** Largest UDP datagram the engine builds. */
   udpMtu: number;
+  /** Routing: per-hop cost added to every link's metric, ms one way (default ROUTE_HOP_COST_MS). */
+  routeHopCostMs?: number;
   rng: Rng;
   logger: Logger;
 }

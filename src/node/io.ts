@@ -12,6 +12,9 @@
  */
 import type { Address, TransportKind } from "../core/address.js";
 import type { NodeId } from "../core/node-id.js";
+import type { DestinationState, ProbeResult } from "../routing/router.js";
+
+export type { ProbeHop, ProbeResult } from "../routing/router.js";
 
 export type PathId = number;
 
@@ -45,13 +48,34 @@ export interface NeighbourInfo {
   upSinceMs: number | undefined;
 }
 
+/** One route of the table (`node.routes()`, GET /api/routes), metrics in ms one way. */
+export interface RouteView {
+  destination: NodeId;
+  /** "routed", "unreachable", or "starving" (routes known, none loop-free yet: a seqno request is out). */
+  state: DestinationState;
+  nextHop: NodeId | undefined;
+  /** One-way delay estimate of the selected route in ms (link costs summed), undefined when unreachable. */
+  metricMs: number | undefined;
+  /** Links on the selected route (1 = direct). */
+  hops: number;
+  seqno: number;
+  /** Every route known for the destination, best first (the selected one included). */
+  alternates: { via: NodeId; metricMs: number | undefined; hops: number; feasible: boolean; usable: boolean }[];
+}
+
 export type NodeEvent =
   | { kind: "link_up"; peer: NodeId; address: string; transport: TransportKind; inbound: boolean }
   | { kind: "link_down"; peer: NodeId; reason: string }
   /** Emitted when the smoothed RTT moved by more than RTT_EVENT_CHANGE_RATIO since last reported. */
   | { kind: "rtt"; peer: NodeId; srttMs: number; rttvarMs: number; loss: number }
   /** A raw data-service message (node.send on the other side). */
-  | { kind: "message"; from: NodeId; data: Uint8Array; reliable: boolean };
+  | { kind: "message"; from: NodeId; data: Uint8Array; reliable: boolean }
+  /** The next hop toward `destination` changed (undefined: no route any more). */
+  | { kind: "route"; destination: NodeId; nextHop: NodeId | undefined; previousNextHop: NodeId | undefined; metricMs: number | undefined; hops: number }
+  /** A relay dropped a frame of ours to `destination`: it has no route there. */
+  | { kind: "unreachable"; destination: NodeId; reportedBy: NodeId }
+  /** A ping or trace finished or timed out (`engine.ping` / `engine.trace`). */
+  | { kind: "probe"; result: ProbeResult };
 
 export type NodeEventKind = NodeEvent["kind"];
 

@@ -29,6 +29,10 @@ export interface NodeOptions {
   linkTimeoutMs?: number;
   /** Largest UDP datagram sent (default 1400 bytes; up to 65507 on loopback). */
   udpMtu?: number;
+  /** Serve NATS clients (the NATS client protocol) on this TCP port (0 = any free port). */
+  natsPort?: number;
+  /** Interface for the NATS port, `HOST` or `HOST:PORT` (default: `bind`). A port here sets natsPort. */
+  natsAddr?: string;
 }
 
 export const NODE_OPTION_DEFAULTS = {

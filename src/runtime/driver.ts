@@ -152,10 +152,13 @@ export class Driver implements TransportSink {
     return false;
   }
 
-  /** Bytes waiting for `peer` below the API: inside the engine, in the latency queue, in the socket. */
-  queuedBytes(peer: NodeId): number {
-    let bytes = this.engine.backlogBytes(peer);
-    const pathId = this.peerPaths.get(peer);
+  /**
+   * Bytes waiting for `destination` below the API: inside the engine, in the latency queue, in the
+   * socket, on the way to its next hop (the destination itself, or a relay).
+   */
+  queuedBytes(destination: NodeId): number {
+    let bytes = this.engine.backlogBytes(destination);
+    const pathId = this.peerPaths.get(this.engine.nextHop(destination) ?? destination);
     if (pathId !== undefined) {
       const transport = this.paths.get(pathId);
       if (transport !== undefined) bytes += transport.queuedBytes(pathId);

@@ -3,6 +3,13 @@
  *
  *   GET /api/node  JSON { id, addresses, uptime_s, neighbours: [{ id, address, transport, state,
  *                  srtt_ms, rttvar_ms, loss }] } (unknown RTTs are null)
+ *   GET /api/routes         JSON { id, routes: [{ destination, state, next_hop, metric_ms, hops, seqno,
+ *                           alternates: [{ via, metric_ms, hops, feasible, usable }] }] } (metrics:
+ *                           one-way delay estimates in ms; null when unreachable)
+ *   GET /api/routes/DEST    one of those routes (404 when the table does not know DEST)
+ *   GET /api/trace/DEST     the path frames to DEST take now, hop by hop: { destination, complete,
+ *                           rtt_ms, hops: [{ node, previous_hop, link_rtt_ms, ttl }] } (404 NO_ROUTE)
+ *   GET /api/ping/DEST      one echo round trip over the route: { destination, complete, rtt_ms }
  *   GET /metrics   Prometheus text format, from a Registry of this node's own (never the global
  *                  one, so that several nodes can live in one process): per-link RTT, RTT variance
  *                  and loss gauges, frame and byte counters and drops by reason (read from
@@ -14,7 +21,9 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { Logger } from "../core/log.js";
 import type { NodeId } from "../core/node-id.js";
 import type { EngineStats } from "../node/engine.js";
-import type { NeighbourInfo } from "../node/io.js";
+import { SkeinError } from "../core/errors.js";
+import { parseNodeId } from "../core/node-id.js";
+import type { NeighbourInfo, ProbeResult, RouteView } from "../node/io.js";
 import { bindError } from "./udp.js";
 
 /** What the HTTP API reads from the node. */
@@ -28,6 +37,41 @@ export interface NodeView {
   stats(): EngineStats;
   /** Runtime-level drops and errors by reason (transports, driver, inbox). */
   runtimeCounters(): Map<string, number>;
+  /** Routing: the table, and probes through the data plane. */
+  routes(): RouteView[];
+  trace(destination: NodeId): Promise<ProbeResult>;
+  ping(destination: NodeId): Promise<ProbeResult>;
+}
+
+export function routeJson(route: RouteView): unknown {
+  return {
+    destination: route.destination,
+    state: route.state,
+    next_hop: route.nextHop ?? null,
+    metric_ms: route.metricMs ?? null,
+    hops: route.hops,
+    seqno: route.seqno,
+    alternates: route.alternates.map((alternate) => ({
+      via: alternate.via,
+      metric_ms: alternate.metricMs ?? null,
+      hops: alternate.hops,
+      feasible: alternate.feasible,
+      usable: alternate.usable,
+    })),
+  };
+}
+
+export function routesJson(view: NodeView): unknown {
+  return { id: view.id, routes: view.routes().map(routeJson) };
+}
+
+export function probeJson(result: ProbeResult): unknown {
+  return {
+    destination: result.destination,
+    complete: result.complete,
+    rtt_ms: result.rttMs ?? null,
+    hops: result.hops.map((hop) => ({ node: hop.node, previous_hop: hop.previousHop, link_rtt_ms: hop.linkRttMs ?? null, ttl: hop.ttl })),
+  };
 }
 
 import type { WebAddr } from "./web-addr.js";
@@ -100,6 +144,15 @@ export function createMetricsRegistry(view: NodeView, options: { defaultMetrics?
   totalCounter("skein_frames_out_total", "Frames sent.", (s) => s.framesOut);
   totalCounter("skein_bytes_in_total", "Bytes received.", (s) => s.bytesIn);
   totalCounter("skein_bytes_out_total", "Bytes sent.", (s) => s.bytesOut);
+  totalCounter("skein_frames_forwarded_total", "Routed frames relayed for other nodes.", (s) => s.framesForwarded);
+  new Gauge({
+    name: "skein_routes",
+    help: "Destinations this node has a route to.",
+    registers,
+    collect() {
+      this.set(view.routes().filter((route) => route.nextHop !== undefined).length);
+    },
+  });
 
   new Counter({
     name: "skein_frames_dropped_total",
@@ -181,13 +234,39 @@ async function handle(request: http.IncomingMessage, response: http.ServerRespon
     sendJson(response, 200, nodeJson(view));
     return;
   }
+  if (path === "/api/routes") {
+    sendJson(response, 200, routesJson(view));
+    return;
+  }
+  const routing = /^\/api\/(routes|trace|ping)\/([^/]+)$/.exec(path ?? "");
+  if (routing !== null) {
+    const destination = parseNodeId(decodeURIComponent(routing[2]!));
+    if (destination === undefined) {
+      sendJson(response, 400, { error: `bad destination ${JSON.stringify(routing[2])}: expected a NodeId (an integer in 1..4294967295)` });
+      return;
+    }
+    if (routing[1] === "routes") {
+      const route = view.routes().find((candidate) => candidate.destination === destination);
+      if (route === undefined) sendJson(response, 404, { error: `node ${view.id} knows no route to node ${destination}`, code: "NO_ROUTE" });
+      else sendJson(response, 200, routeJson(route));
+      return;
+    }
+    try {
+      const result = routing[1] === "trace" ? await view.trace(destination) : await view.ping(destination);
+      sendJson(response, 200, probeJson(result));
+    } catch (error) {
+      if (!(error instanceof SkeinError)) throw error;
+      sendJson(response, error.code === "NO_ROUTE" ? 404 : 503, { error: error.message, code: error.code });
+    }
+    return;
+  }
   if (path === "/metrics") {
     const text = await registry.metrics();
     response.writeHead(200, { "content-type": registry.contentType, "cache-control": "no-store" });
     response.end(text);
     return;
   }
-  sendJson(response, 404, { error: `no such endpoint ${path}; try /api/node or /metrics` });
+  sendJson(response, 404, { error: `no such endpoint ${path}; try /api/node, /api/routes, /api/trace/DEST, /api/ping/DEST or /metrics` });
 }
 
 function sendJson(response: http.ServerResponse, status: number, body: unknown): void {

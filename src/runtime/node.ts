@@ -24,7 +24,7 @@ import { SeededRng } from "../core/rng.js";
 import type { NodeEventOf, ReceivedMessage, SkeinNode } from "../node/api.js";
 import type { EngineConfig } from "../node/engine-config.js";
 import { type EngineStats, NodeEngine } from "../node/engine.js";
-import type { NeighbourInfo, NodeEvent, NodeEventKind } from "../node/io.js";
+import type { NeighbourInfo, NodeEvent, NodeEventKind, ProbeResult, RouteView } from "../node/io.js";
 import { NODE_OPTION_DEFAULTS, type NodeOptions } from "../node/options.js";
 import { Driver } from "./driver.js";
 import type { HttpApi } from "./http.js";
@@ -35,6 +35,9 @@ import { createLogger, isLogLevel, LOG_LEVELS, type RuntimeLogLevel } from "./lo
 import { TcpTransport } from "./tcp.js";
 import type { Transport } from "./transport.js";
 import { UdpTransport } from "./udp.js";
+// pub/sub (issue 5): the broker, library API and NATS port live in pubsub.ts.
+import type { Msg, Payload, PublishOptions, PubSubSubscription, SubscribeOptions } from "../features/pubsub/client.js";
+import { NodePubSub, type NatsPortOptions, type RequestOptions } from "./pubsub.js";
 
 /** Bytes waiting below the API for one destination above which `send()` waits. */
 export const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
@@ -59,6 +62,8 @@ const KNOWN_OPTIONS = new Set([
   "probeIntervalMs",
   "linkTimeoutMs",
   "udpMtu",
+  "natsPort",
+  "natsAddr",
 ]);
 
 /** Options after validation, with defaults filled in. */
@@ -75,6 +80,8 @@ export interface ResolvedNodeOptions {
   probeIntervalMs: number;
   linkTimeoutMs: number;
   udpMtu: number;
+  /** The NATS client port (pub/sub, issue 5), when natsPort or natsAddr was given. */
+  nats: NatsPortOptions | undefined;
   /** Keys the runtime does not know (warned about, not refused). */
   unknownKeys: string[];
 }
@@ -159,7 +166,29 @@ export function validateNodeOptions(options: NodeOptions | undefined): ResolvedN
   }
   const udpMtu = o.udpMtu === undefined ? NODE_OPTION_DEFAULTS.udpMtu : checkInteger("udpMtu", o.udpMtu, UDP_MTU_MIN, UDP_MTU_MAX, " bytes");
 
-  return { nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, unknownKeys };
+  const nats = validateNats(o.natsPort, o.natsAddr, bind);
+
+  return { nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, nats, unknownKeys };
+}
+
+/** pub/sub (issue 5): `natsAddr` is HOST or HOST:PORT (default host: bind); `natsPort` wins over its port. */
+function validateNats(natsPort: unknown, natsAddr: unknown, bind: string): NatsPortOptions | undefined {
+  if (natsPort === undefined && natsAddr === undefined) return undefined;
+  let host = bind;
+  let port: number | undefined;
+  if (natsAddr !== undefined) {
+    const expected = "expected an IPv4 HOST or HOST:PORT such as 0.0.0.0 or 127.0.0.1:4222";
+    if (typeof natsAddr !== "string") throw bad(`bad natsAddr ${show(natsAddr)}: ${expected}`);
+    const [h, p, extra] = natsAddr.trim().split(":");
+    if (extra !== undefined || h === undefined || !(isIpv4(h) || h === "localhost")) throw bad(`bad natsAddr ${show(natsAddr)}: ${expected}`);
+    host = h;
+    if (p !== undefined) {
+      if (!/^[0-9]{1,5}$/.test(p)) throw bad(`bad natsAddr ${show(natsAddr)}: ${expected}`);
+      port = checkInteger("natsAddr port", Number(p), 0, 65535);
+    }
+  }
+  if (natsPort !== undefined) port = checkInteger("natsPort", natsPort, 0, 65535, " (0 picks any free port)");
+  return { host, port: port ?? 4222 };
 }
 
 /** A random NodeId in 1..2^32-1 from node:crypto. */
@@ -200,10 +229,14 @@ export class RuntimeNode implements SkeinNode {
   /** Sends waiting for room, per destination, FIFO. */
   private readonly pending = new Map<NodeId, PendingSend[]>();
   private waking = false;
+  /** Pings and traces waiting for their `probe` event, by probe id. */
+  private readonly probes = new Map<number, { kind: "ping" | "trace"; destination: NodeId; resolve: (result: ProbeResult) => void }>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private http: HttpApi | undefined;
   private closing: Promise<void> | undefined;
   private closed = false;
+  /** pub/sub (issue 5): local broker, library API, NATS port. */
+  private readonly pubsub: NodePubSub;
 
   constructor(
     config: EngineConfig,
@@ -215,6 +248,7 @@ export class RuntimeNode implements SkeinNode {
     this.logger = logger;
     this.addresses = config.listenAddresses.map(formatAddress);
     this.engine = new NodeEngine(config);
+    this.pubsub = new NodePubSub(config.nodeId, logger.child({ module: "pubsub" }));
     const clock = (): number => performance.now();
     this.startedAtMs = clock();
     const runtimeLogger = logger.child({ module: "runtime" });
@@ -235,8 +269,9 @@ export class RuntimeNode implements SkeinNode {
   }
 
   /** Starts the engine (joins through the seeds) and, with `webAddr`, the HTTP API. */
-  async start(webAddr: WebAddr | undefined): Promise<void> {
+  async start(webAddr: WebAddr | undefined, nats?: NatsPortOptions): Promise<void> {
     this.driver.start();
+    if (nats !== undefined) await this.pubsub.startNats(nats);
     if (webAddr !== undefined) {
       // Loaded only when wanted: node:http and prom-client cost ~12 MB of memory.
       const { HttpApi } = await import("./http.js");
@@ -254,11 +289,41 @@ export class RuntimeNode implements SkeinNode {
       neighbours: () => this.neighbours(),
       stats: () => this.stats(),
       runtimeCounters: () => this.runtimeCounters(),
+      routes: () => this.routes(),
+      trace: (destination: NodeId) => this.trace(destination),
+      ping: (destination: NodeId) => this.ping(destination),
     };
   }
 
   neighbours(): NeighbourInfo[] {
     return this.engine.neighbours();
+  }
+
+  // ---- routing (issue 4)
+
+  routes(): RouteView[] {
+    return this.engine.routes();
+  }
+
+  trace(destination: NodeId): Promise<ProbeResult> {
+    return this.probe(destination, "trace");
+  }
+
+  ping(destination: NodeId): Promise<ProbeResult> {
+    return this.probe(destination, "ping");
+  }
+
+  /** Probes answer through `probe` events (the engine gives up after PROBE_TIMEOUT_MS itself). */
+  private probe(destination: NodeId, kind: "ping" | "trace"): Promise<ProbeResult> {
+    if (this.closed) return Promise.reject(new SkeinError("CLOSED", `cannot ${kind} ${destination}: node ${this.id} is closed`));
+    if (this.engine.nextHop(destination) === undefined) {
+      return Promise.reject(new SkeinError("NO_ROUTE", `no route to node ${destination} from node ${this.id}: it is not a neighbour and no neighbour advertised a route to it (yet)`));
+    }
+    const id = kind === "ping" ? this.engine.ping(this.driver.now(), destination) : this.engine.trace(this.driver.now(), destination);
+    return new Promise<ProbeResult>((resolve) => {
+      this.probes.set(id, { kind, destination, resolve });
+      this.driver.noteApiCall(0);
+    });
   }
 
   stats(): EngineStats {
@@ -274,6 +339,7 @@ export class RuntimeNode implements SkeinNode {
     for (const transport of this.transports) add(transport.counters, `${transport.kind}_`);
     add(this.driver.counters, "");
     if (this.inbox.dropped > 0) all.set("inbox_full", this.inbox.dropped);
+    add(this.pubsub.counters(), "");
     return all;
   }
 
@@ -297,6 +363,12 @@ export class RuntimeNode implements SkeinNode {
     if (event.kind === "message") {
       if (this.inboxWanted || set === undefined || set.size === 0) {
         this.inbox.push({ from: event.from, data: event.data, reliable: event.reliable }, event.data.byteLength);
+      }
+    } else if (event.kind === "probe") {
+      const pending = this.probes.get(event.result.id);
+      if (pending !== undefined) {
+        this.probes.delete(event.result.id);
+        pending.resolve(event.result);
       }
     } else if (event.kind === "link_down") {
       // Senders waiting on this peer learn of it at once (their retry throws NO_ROUTE).
@@ -403,6 +475,28 @@ export class RuntimeNode implements SkeinNode {
     }
   }
 
+  // ---- pub/sub (issue 5)
+
+  get natsUrl(): string | undefined {
+    return this.pubsub.natsUrl;
+  }
+
+  subscribe(subject: string, options?: SubscribeOptions): PubSubSubscription {
+    return this.pubsub.subscribe(subject, options);
+  }
+
+  publish(subject: string, data?: Payload, options?: PublishOptions): void {
+    this.pubsub.publish(subject, data, options);
+  }
+
+  request(subject: string, data?: Payload, options?: RequestOptions): Promise<Msg> {
+    return this.pubsub.request(subject, data, options);
+  }
+
+  drain(options?: { timeoutMs?: number }): Promise<void> {
+    return this.pubsub.drain(options);
+  }
+
   close(): Promise<void> {
     this.closing ??= this.doClose();
     return this.closing;
@@ -413,11 +507,14 @@ export class RuntimeNode implements SkeinNode {
     const error = new SkeinError("CLOSED", `node ${this.id} closed while the send was waiting for room`);
     for (const queue of this.pending.values()) for (const item of queue) item.reject(error);
     this.pending.clear();
+    for (const [id, { kind, destination, resolve }] of this.probes) resolve({ id, kind, destination, complete: false, rttMs: undefined, hops: [] });
+    this.probes.clear();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     // Called from an event listener in the middle of a drain: let that drain finish carrying
     // its outputs first, or the goodbyes would find the transports closed.
     while (this.driver.isDraining) await new Promise((resolve) => setImmediate(resolve));
+    await this.pubsub.close();
     this.driver.shutdown();
     await Promise.all([this.http?.close(), ...this.transports.map((transport) => transport.shutdown(CLOSE_GRACE_MS))]);
     this.inbox.end();
@@ -476,7 +573,7 @@ export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> 
     throw error;
   }
   try {
-    await node.start(resolved.webAddr);
+    await node.start(resolved.webAddr, resolved.nats);
   } catch (error) {
     await node.close();
     throw error;

@@ -36,7 +36,7 @@ export interface SimEngine extends EngineIo {
   shutdown(now: number): void;
 }
 
-export type EngineTunables = Partial<Pick<EngineConfig, "maxNeighbours" | "probeIntervalMs" | "linkTimeoutMs" | "udpMtu">>;
+export type EngineTunables = Partial<Pick<EngineConfig, "maxNeighbours" | "probeIntervalMs" | "linkTimeoutMs" | "udpMtu" | "routeHopCostMs">>;
 
 export interface SimulatorOptions<E extends SimEngine = NodeEngine> {
   matrix: Matrix;
@@ -69,6 +69,19 @@ export interface SimRecord {
   at: number;
   node: NodeId;
   event: NodeEvent;
+}
+
+/**
+ * One packet a node transmitted, as the network saw it (`onTransmit`): the frames a scenario can
+ * observe to learn the hops frames actually took. `packet` is the simulator's copy (do not modify).
+ */
+export interface TransmitRecord {
+  at: number;
+  from: NodeId;
+  to: NodeId;
+  packet: Uint8Array;
+  /** False when the network dropped it (loss, partition, blocked link). */
+  delivered: boolean;
 }
 
 /** Things done to the simulated world (crashes, partitions…), for reports and debugging. */
@@ -143,10 +156,11 @@ export class Simulator<E extends SimEngine = NodeEngine> {
   private readonly nodes: SimNode<E>[] = [];
   private readonly byAddress = new Map<string, NodeId>();
   private readonly seedIds: NodeId[];
-  private readonly tunables: Required<EngineTunables>;
+  private readonly tunables: Required<Omit<EngineTunables, "routeHopCostMs">> & Pick<EngineTunables, "routeHopCostMs">;
   private readonly logger: Logger;
   private readonly createEngine: (config: EngineConfig) => E;
   private readonly listeners: ((record: SimRecord) => void)[] = [];
+  private readonly transmitListeners: ((record: TransmitRecord) => void)[] = [];
   private readonly maxDurationMs: number;
   private readonly maxEvents: number;
   private readonly maxRecords: number;
@@ -178,6 +192,7 @@ export class Simulator<E extends SimEngine = NodeEngine> {
       probeIntervalMs: options.engine?.probeIntervalMs ?? ENGINE_DEFAULTS.probeIntervalMs,
       linkTimeoutMs: options.engine?.linkTimeoutMs ?? ENGINE_DEFAULTS.linkTimeoutMs,
       udpMtu: options.engine?.udpMtu ?? ENGINE_DEFAULTS.udpMtu,
+      routeHopCostMs: options.engine?.routeHopCostMs,
     };
     this.logger = options.logger ?? nullLogger;
     this.createEngine = options.createEngine ?? ((config) => new NodeEngine(config) as unknown as E);
@@ -274,6 +289,18 @@ export class Simulator<E extends SimEngine = NodeEngine> {
     return () => {
       const index = this.listeners.indexOf(listener);
       if (index >= 0) this.listeners.splice(index, 1);
+    };
+  }
+
+  /**
+   * Calls `listener` for every packet a node transmits from now on (after the network decided its
+   * fate). Returns a function that unsubscribes.
+   */
+  onTransmit(listener: (record: TransmitRecord) => void): () => void {
+    this.transmitListeners.push(listener);
+    return () => {
+      const index = this.transmitListeners.indexOf(listener);
+      if (index >= 0) this.transmitListeners.splice(index, 1);
     };
   }
 
@@ -430,6 +457,7 @@ export class Simulator<E extends SimEngine = NodeEngine> {
       probeIntervalMs: this.tunables.probeIntervalMs,
       linkTimeoutMs: this.tunables.linkTimeoutMs,
       udpMtu: this.tunables.udpMtu,
+      ...(this.tunables.routeHopCostMs !== undefined ? { routeHopCostMs: this.tunables.routeHopCostMs } : {}),
       rng: node.rngSource.fork(),
       logger: this.logger.child({ node: node.id }),
     };
@@ -603,10 +631,15 @@ export class Simulator<E extends SimEngine = NodeEngine> {
         const decision = this.network.decide(node.id, to, this.current);
         if (decision.kind === "drop") {
           this.drop(decision.reason);
+          if (this.transmitListeners.length > 0) {
+            const packet = output.tail === undefined ? output.packet.slice() : concatBytes(output.packet, output.tail);
+            for (const listener of this.transmitListeners) listener({ at: this.current, from: node.id, to, packet, delivered: false });
+          }
           return;
         }
         // A copy: the engine may reuse its buffer once the call returns.
         const packet = output.tail === undefined ? output.packet.slice() : concatBytes(output.packet, output.tail);
+        for (const listener of this.transmitListeners) listener({ at: this.current, from: node.id, to, packet, delivered: true });
         this.queue.push(this.current + decision.delayMs, { kind: "deliver", to, from: node.id, packet });
         if (decision.duplicateDelayMs !== undefined) {
           this.queue.push(this.current + decision.duplicateDelayMs, { kind: "deliver", to, from: node.id, packet: packet.slice() });

@@ -35,8 +35,8 @@ class TinyNet {
     private readonly oneWayMs = 10,
   ) {}
 
-  addNode(nodeId: number, seeds: { nodeId: number; address: Address }[] = [], options: { maxNeighbours?: number; session?: number } = {}): Host {
-    const address: Address = { transport: this.transport, host: "10.0.0." + nodeId, port: 7000 };
+  addNode(nodeId: number, seeds: { nodeId: number; address: Address }[] = [], options: { maxNeighbours?: number; session?: number; host?: string } = {}): Host {
+    const address: Address = { transport: this.transport, host: options.host ?? "10.0.0." + nodeId, port: 7000 };
     const logger = new RecordingLogger();
     const engine = new NodeEngine({
       nodeId,
@@ -330,8 +330,11 @@ test("malformed and unexpected frames are counted and dropped, never thrown", ()
   a.engine.receive(net.now, pathId, encodeFrame({ kind: FrameKind.Link, flags: 0, ttl: 1, source: 2, destination: 1, module: 1 }, new Uint8Array([250])));
   const dropped = a.engine.stats().dropped;
   assert.equal(dropped.malformed, 2);
-  assert.equal(dropped.no_route, 1);
-  assert.equal(dropped.no_link, 1, "a forged source has no link");
+  assert.equal(dropped.no_route, 1, "a frame for an unknown node has no route");
+  assert.equal(dropped.no_link, undefined);
+  // With routing, a frame from another source through neighbour 2 is a relayed frame: delivered.
+  net.drain(a);
+  assert.ok(a.events.some((event) => event.kind === "message" && event.from === 3), "a relayed frame is delivered with its source");
   assert.deepEqual(upPeers(a), [2], "the link survives garbage");
 });
 
@@ -361,4 +364,20 @@ test("inbound paths that never say hello are bounded and expire", () => {
   for (let output = engine.pollOutput(); output; output = engine.pollOutput()) if (output.kind === "close_path") closed.push(output.pathId);
   assert.deepEqual(closed, accepted.slice(0, 101), "those older than the connect timeout are closed");
   assert.notEqual(engine.acceptPath(3100, { transport: "tcp", host: "10.9.0.2", port: 1 }), undefined, "room again");
+});
+
+test("a hello claiming a live neighbour's id from another address is refused; the link stays", () => {
+  const net = new TinyNet("udp", 5);
+  const a = net.addNode(1);
+  const b = net.addNode(2, [{ nodeId: 1, address: a.address }]);
+  net.run(3000);
+  assert.deepEqual(upPeers(a), [2]);
+  // An impostor at another address says hello as node 2 with a new session.
+  const impostor = net.addNode(2, [{ nodeId: 1, address: a.address }], { session: 4242, host: "10.0.9.9" });
+  void impostor;
+  net.run(net.now + 2000);
+  assert.equal(a.events.filter((event) => event.kind === "link_down").length, 0, "the real link was not dropped");
+  assert.ok(a.logger.records.some((record) => /claims node 2, which is linked and alive/.test(record.message)));
+  assert.ok((a.engine.stats().dropped.id_conflict ?? 0) > 0);
+  void b;
 });

@@ -1,0 +1,236 @@
+/**
+ * Scenario "routing": N real engines on an RTT matrix join, exchange routes for `durationS`, then
+ * every node sends one traced datagram to every other node. The path of each frame is read from
+ * the packets the simulator carried (sim/trace.ts), never from the engines' own estimates, and its
+ * latency is summed from the matrix along those hops. This is `skein sim routing` (one JSON line).
+ */
+import type { Logger } from "../../core/log.js";
+import type { NodeId } from "../../core/node-id.js";
+import type { NodeEngine } from "../../node/engine.js";
+import { type Matrix, matrixNames } from "../matrix.js";
+import type { JitterModel } from "../network.js";
+import { Simulator } from "../simulator.js";
+import { FrameTracer, allPairsShortest, pathRtt, quantile, round3, rttTable, traceKey, tracePayload } from "../trace.js";
+
+export interface RoutingScenarioOptions {
+  matrix: Matrix;
+  /** The first N names of the matrix (sorted) become NodeIds 1..N (default all). */
+  nodes?: number;
+  seed?: number;
+  /** Links per node at most (default: the engine default, 32). */
+  maxNeighbours?: number;
+  /** Virtual seconds the network runs before the measurement (default 60). */
+  durationS?: number;
+  loss?: number;
+  jitter?: JitterModel;
+  /** Per-hop cost of the metric, ms (default: the engine's). */
+  hopCostMs?: number;
+  /** Keep every pair's hops in the result (for `--paths FILE`). */
+  collectPaths?: boolean;
+  logger?: Logger;
+}
+
+/** JSON-able; keys always in this order (same seed → identical JSON text). Latencies are RTTs in ms. */
+export interface RoutingReport {
+  nodes: number;
+  /** Ordered pairs measured: N·(N−1). */
+  pairs: number;
+  /** Mean matrix RTT of the direct path, over the pairs that were routed. */
+  mean_direct_ms: number | null;
+  /** Mean all-pairs shortest path over the full matrix (the physical limit), same pairs. */
+  mean_optimal_ms: number | null;
+  /** Mean matrix RTT summed along the hops the traced frames actually took, same pairs. */
+  mean_route_ms: number | null;
+  /** 99th percentile of route / optimal. */
+  p99_stretch: number | null;
+  /** Σ(direct − route) / Σ(direct − optimal) over the routed pairs: 1 = every relay gain taken. */
+  captured_improvement: number | null;
+  /** Traced frames that went round a forwarding loop (took the same hop twice); sim/trace.ts. */
+  loops: number;
+  /** Pairs whose frame was not delivered (no route at the source, or dropped on the way). */
+  unreachable_pairs: number;
+  /** Time of the last change of any node's next hop before the measurement (ms since start). */
+  converge_ms: number;
+  /** Routing control traffic (LINK frames of module 3, headers included) per node per second of the run. */
+  control_bytes_per_node_per_s: number;
+  /** First time every node had a route to every other node (null: never during the run). */
+  all_routed_ms: number | null;
+  /** Traced frames that came back to a node whose route changed while they were on their way. */
+  revisits: number;
+  /** Mean and largest number of links on the routed paths. */
+  mean_hops: number | null;
+  max_hops: number;
+  /** Pairs whose frame went through at least one relay. */
+  relayed_pairs: number;
+  /** Up links per node at the end: mean and largest. */
+  links_per_node: number;
+  max_links: number;
+  /** Route-table storage per node (typed arrays and maps), mean, bytes. */
+  table_bytes_per_node: number;
+  seed: number;
+  max_neighbours: number;
+  duration_s: number;
+  loss: number;
+}
+
+export interface PathRecord {
+  src: string;
+  dst: string;
+  /** Every node the frame visited, by matrix name, the source first and the destination last. */
+  hops: string[];
+}
+
+export interface RoutingResult {
+  report: RoutingReport;
+  /** One per delivered pair (when `collectPaths`). */
+  paths: PathRecord[] | undefined;
+}
+
+export const ROUTING_DEFAULT_DURATION_S = 60;
+/** How long the traced frames get to arrive (virtual ms). */
+const MEASURE_MS = 10_000;
+/** How often "does every node have a route to every other" is checked (virtual ms). */
+const ALL_ROUTED_CHECK_MS = 100;
+
+export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResult {
+  const seed = options.seed ?? 1;
+  const durationS = options.durationS ?? ROUTING_DEFAULT_DURATION_S;
+  if (!(durationS > 0) || !Number.isFinite(durationS)) throw new RangeError(`durationS must be a positive number of seconds, got ${durationS}`);
+  const loss = options.loss ?? 0;
+  const sim = new Simulator<NodeEngine>({
+    matrix: options.matrix,
+    ...(options.nodes !== undefined ? { nodes: options.nodes } : {}),
+    seed,
+    network: { loss, ...(options.jitter ? { jitter: options.jitter } : {}) },
+    engine: {
+      ...(options.maxNeighbours !== undefined ? { maxNeighbours: options.maxNeighbours } : {}),
+      ...(options.hopCostMs !== undefined ? { routeHopCostMs: options.hopCostMs } : {}),
+    },
+    ...(options.logger ? { logger: options.logger } : {}),
+    maxDurationMs: durationS * 1000 + MEASURE_MS + 60_000,
+    maxEvents: 2_000_000_000,
+    maxRecords: 0,
+  });
+  const n = sim.size;
+  const names = matrixNames(options.matrix).slice(0, n);
+  const tracer = new FrameTracer(sim);
+  let lastRouteChangeAt = 0;
+  const delivered = new Set<number>();
+  let measuring = false;
+  sim.onEvent(({ at, node, event }) => {
+    if (event.kind === "route") {
+      if (!measuring) lastRouteChangeAt = at;
+    } else if (event.kind === "message" && measuring) {
+      const key = traceKey(event.data);
+      if (key !== undefined && event.from === Math.floor(key / 0x1_0000_0000) && node === key % 0x1_0000_0000) delivered.add(key);
+    }
+  });
+  let allRoutedAt: number | null = null;
+  const checkAllRouted = (): void => {
+    if (allRoutedAt !== null || sim.now > durationS * 1000) return;
+    let all = true;
+    for (const id of sim.nodeIds()) {
+      const engine = sim.engine(id);
+      if (engine === undefined || engine.routerStats().routed < n - 1) {
+        all = false;
+        break;
+      }
+    }
+    if (all) allRoutedAt = sim.now;
+    else sim.at(sim.now + ALL_ROUTED_CHECK_MS, checkAllRouted);
+  };
+  sim.at(ALL_ROUTED_CHECK_MS, checkAllRouted);
+
+  sim.runUntil(durationS * 1000);
+  const controlBytes = tracer.controlBytes;
+  const convergeMs = lastRouteChangeAt;
+  let links = 0;
+  let maxLinks = 0;
+  let tableBytes = 0;
+  for (const id of sim.nodeIds()) {
+    const up = sim.neighbours(id).filter((neighbour) => neighbour.state === "up").length;
+    links += up;
+    maxLinks = Math.max(maxLinks, up);
+    tableBytes += sim.engine(id)?.routerStats().tableBytes ?? 0;
+  }
+
+  // The measurement: one traced datagram from every node to every other, all at once.
+  measuring = true;
+  for (let source = 1; source <= n; source++) {
+    if (!sim.isUp(source)) continue;
+    sim.call(source, (engine, now) => {
+      for (let destination = 1; destination <= n; destination++) {
+        if (destination === source) continue;
+        try {
+          engine.send(now, destination, tracePayload(source, destination), { reliable: false });
+        } catch {
+          // NO_ROUTE: counted as unreachable below.
+        }
+      }
+    });
+  }
+  sim.runFor(MEASURE_MS);
+
+  const table = rttTable(options.matrix, names);
+  const optimal = allPairsShortest(table, n);
+  let sumDirect = 0;
+  let sumOptimal = 0;
+  let sumRoute = 0;
+  let sumHops = 0;
+  let maxHops = 0;
+  let routed = 0;
+  let relayed = 0;
+  const stretches: number[] = [];
+  const paths: PathRecord[] | undefined = options.collectPaths ? [] : undefined;
+  for (let source = 1; source <= n; source++) {
+    for (let destination = 1; destination <= n; destination++) {
+      if (destination === source) continue;
+      const key = source * 0x1_0000_0000 + destination;
+      const frame = tracer.frames.get(key);
+      if (!delivered.has(key) || frame === undefined || frame.loop || frame.revisit || frame.hops[frame.hops.length - 1] !== destination) continue;
+      routed++;
+      const direct = table[(source - 1) * n + (destination - 1)]!;
+      const best = optimal[(source - 1) * n + (destination - 1)]!;
+      const route = pathRtt(table, n, frame.hops);
+      sumDirect += direct;
+      sumOptimal += best;
+      sumRoute += route;
+      const hops = frame.hops.length - 1;
+      sumHops += hops;
+      maxHops = Math.max(maxHops, hops);
+      if (hops > 1) relayed++;
+      if (best > 0) stretches.push(route / best);
+      paths?.push({ src: names[source - 1]!, dst: names[destination - 1]!, hops: frame.hops.map((id: NodeId) => names[id - 1]!) });
+    }
+  }
+  stretches.sort((a, b) => a - b);
+  const pairs = n * (n - 1);
+  const gain = sumDirect - sumOptimal;
+  const report: RoutingReport = {
+    nodes: n,
+    pairs,
+    mean_direct_ms: routed > 0 ? round3(sumDirect / routed) : null,
+    mean_optimal_ms: routed > 0 ? round3(sumOptimal / routed) : null,
+    mean_route_ms: routed > 0 ? round3(sumRoute / routed) : null,
+    p99_stretch: stretches.length > 0 ? round3(quantile(stretches, 0.99)!) : null,
+    captured_improvement: gain > 0 ? round3((sumDirect - sumRoute) / gain) : null,
+    loops: tracer.loops,
+    unreachable_pairs: pairs - routed,
+    converge_ms: round3(convergeMs),
+    control_bytes_per_node_per_s: round3(controlBytes / n / durationS),
+    all_routed_ms: allRoutedAt === null ? null : round3(allRoutedAt),
+    revisits: tracer.revisits,
+    mean_hops: routed > 0 ? round3(sumHops / routed) : null,
+    max_hops: maxHops,
+    relayed_pairs: relayed,
+    links_per_node: round3(links / n),
+    max_links: maxLinks,
+    table_bytes_per_node: Math.round(tableBytes / n),
+    seed,
+    max_neighbours: options.maxNeighbours ?? 32,
+    duration_s: durationS,
+    loss,
+  };
+  tracer.stop();
+  return { report, paths };
+}

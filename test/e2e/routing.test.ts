@@ -1,0 +1,209 @@
+/**
+ * Four real `skein node` processes with emulated latency where the direct path 1–4 (100 ms) is
+ * slower than 1–2–4 (40 ms) and 1–3–4 (60 ms): `skein route` and the frames actually forwarded
+ * (node 2's forwarding counter, traces through the data plane) show 1→2→4; killing node 2 moves the
+ * 1→4 traffic to 1→3→4 through suspicion and multipath failover, before the link timeout would have
+ * noticed, with no loop and a consistent table afterwards.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { CLI_PATH, getNode, startSkein, stopAll, upNeighbourIds, waitFor } from "./processes.js";
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), "skein-routing-"));
+after(async () => {
+  await stopAll();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const LINK_TIMEOUT_MS = 5000;
+// RTTs in ms, keyed by NodeId: 1–2–4 = 40, 1–3–4 = 60, direct 1–4 = 100.
+const MATRIX = {
+  "1": { "2": 20, "3": 30, "4": 100 },
+  "2": { "3": 40, "4": 20 },
+  "3": { "4": 30 },
+};
+
+interface Route {
+  destination: number;
+  next_hop: number | null;
+  metric_ms: number | null;
+  hops: number;
+}
+
+interface Trace {
+  complete: boolean;
+  rtt_ms: number | null;
+  hops: { node: number; previous_hop: number; link_rtt_ms: number | null; ttl: number }[];
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+async function routes(web: string): Promise<Route[]> {
+  return (await getJson<{ routes: Route[] }>(`${web}/api/routes`)).routes;
+}
+
+async function nextHop(web: string, destination: number): Promise<number | null> {
+  return (await routes(web)).find((route) => route.destination === destination)?.next_hop ?? null;
+}
+
+async function forwarded(web: string): Promise<number> {
+  const text = await (await fetch(`${web}/metrics`)).text();
+  const match = /^skein_frames_forwarded_total (\d+)/m.exec(text);
+  if (!match) throw new Error(`no skein_frames_forwarded_total in ${web}/metrics`);
+  return Number(match[1]);
+}
+
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+}
+
+test("four processes: 1→2→4 beats the direct link; killing 2 moves the traffic to 1→3→4 at once, loop-free", { timeout: 120_000 }, async (t) => {
+  const matrixFile = path.join(tmp, "latency.json");
+  writeFileSync(matrixFile, JSON.stringify(MATRIX));
+  const args = (id: number, extra: string[] = []): string[] => [
+    "node",
+    "--node-id",
+    String(id),
+    "--udp-port",
+    "0",
+    "--web-addr",
+    "127.0.0.1:0",
+    "--emulate-latency",
+    matrixFile,
+    "--probe-interval-ms",
+    "500",
+    "--link-timeout-ms",
+    String(LINK_TIMEOUT_MS),
+    "--log-level",
+    "info",
+    ...extra,
+  ];
+  const one = startSkein(args(1));
+  const oneInfo = await one.listening;
+  const seed = `1@${oneInfo.addresses[0]!}`;
+  const others = [2, 3, 4].map((id) => startSkein(args(id, ["--seeds", seed])));
+  const infos = await Promise.all(others.map((process) => process.listening));
+  const web: Record<number, string> = { 1: oneInfo.web!, 2: infos[0]!.web!, 3: infos[1]!.web!, 4: infos[2]!.web! };
+  const [two] = others;
+
+  await waitFor("a full mesh of four", async () => {
+    const views = await Promise.all([1, 2, 3, 4].map((id) => getNode(web[id]!)));
+    return views.every((view) => upNeighbourIds(view).length === 3);
+  });
+  await waitFor("node 1 routes to 4 through 2, and 4 to 1 through 2", async () => (await nextHop(web[1]!, 4)) === 2 && (await nextHop(web[4]!, 1)) === 2);
+
+  // skein route shows the path hop by hop and why it beats the direct link.
+  const route = await runCli(["route", "--api", web[1]!, "4"]);
+  assert.equal(route.code, 0, route.stderr);
+  t.diagnostic(`skein route --api <node 1> 4:\n${route.stdout}`);
+  assert.match(route.stdout, /^route from node 1 to node 4: 2 hops, [\d.]+ ms round trip/);
+  assert.match(route.stdout, /^ +1 +2 +1 +[\d.]+$/m, "hop 1 is node 2, from node 1");
+  assert.match(route.stdout, /^ +2 +4 +2 +[\d.]+$/m, "hop 2 is node 4, from node 2");
+  assert.match(route.stdout, /direct link 1–4: RTT [\d.]+ ms; the path via 2 is faster by [\d.]+ ms/);
+  assert.match(route.stdout, /route table: next hop 2, .*alternates: .*via 3 /);
+
+  // The frames actually forwarded: pings 1→4 go through node 2 (its forwarding counter) and not 3.
+  const [before2, before3] = await Promise.all([forwarded(web[2]!), forwarded(web[3]!)]);
+  for (let index = 0; index < 10; index++) {
+    const ping = await getJson<Trace>(`${web[1]}/api/ping/4`);
+    assert.equal(ping.complete, true);
+  }
+  const [after2, after3] = await Promise.all([forwarded(web[2]!), forwarded(web[3]!)]);
+  assert.ok(after2 - before2 >= 20, `node 2 relayed ${after2 - before2} frames for 10 round trips`);
+  assert.equal(after3 - before3, 0, "node 3 relayed nothing");
+  const trace = await getJson<Trace>(`${web[1]}/api/trace/4`);
+  assert.deepEqual(
+    trace.hops.map((hop) => [hop.node, hop.previous_hop]),
+    [
+      [2, 1],
+      [4, 2],
+    ],
+  );
+
+  // Traffic 1→4 keeps flowing while node 2 is killed: a ping every 25 ms, each on its own (an
+  // unanswered one waits for the probe timeout without holding the others back).
+  const pings: { at: number; ok: boolean | undefined }[] = [];
+  const inFlight: Promise<void>[] = [];
+  const pinger = setInterval(() => {
+    const record: { at: number; ok: boolean | undefined } = { at: Date.now(), ok: undefined };
+    pings.push(record);
+    inFlight.push(
+      getJson<Trace>(`${web[1]}/api/ping/4`).then(
+        (ping) => void (record.ok = ping.complete),
+        () => void (record.ok = false),
+      ),
+    );
+  }, 25);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const killedAt = Date.now();
+  await two!.kill("SIGKILL");
+  let movedAt = 0;
+  await waitFor("node 1 routes to 4 through 3", async () => {
+    if ((await nextHop(web[1]!, 4)) !== 3) return false;
+    movedAt = Date.now();
+    return true;
+  });
+  // The link to 2 is still up at node 1: the failover came from suspicion of the silent next hop
+  // and the multipath table, not from the link timeout.
+  const stillUp = upNeighbourIds(await getNode(web[1]!)).includes(2);
+  await waitFor("pings 1→4 get through again", () => pings.some((ping) => ping.at > killedAt && ping.ok === true));
+  clearInterval(pinger);
+  await Promise.all(inFlight);
+  const firstOk = pings.find((ping) => ping.at > killedAt && ping.ok === true)!;
+  const lost = pings.filter((ping) => ping.ok === false).length;
+  t.diagnostic(`route moved ${movedAt - killedAt} ms after the kill (observed by polling); first ping sent after the kill that got through: +${firstOk.at - killedAt} ms; ${lost} of ${pings.length} pings lost`);
+  assert.ok(stillUp || movedAt - killedAt < LINK_TIMEOUT_MS, `the route moved ${movedAt - killedAt} ms after the kill, with the link to 2 already timed out`);
+
+  // Afterwards: 2 is gone everywhere, the table is consistent and loop-free, traffic goes 1→3→4.
+  await waitFor("nodes 1, 3, 4 drop node 2", async () => {
+    const views = await Promise.all([1, 3, 4].map((id) => getNode(web[id]!)));
+    return views.every((view) => !upNeighbourIds(view).includes(2));
+  });
+  await waitFor("no route to node 2 anywhere", async () => {
+    for (const id of [1, 3, 4]) if ((await nextHop(web[id]!, 2)) !== null) return false;
+    return true;
+  });
+  const tables = new Map<number, Route[]>();
+  for (const id of [1, 3, 4]) tables.set(id, await routes(web[id]!));
+  for (const source of [1, 3, 4]) {
+    const neighbours = upNeighbourIds(await getNode(web[source]!));
+    for (const destination of [1, 3, 4]) {
+      if (destination === source) continue;
+      // Walk the next hops: each one an up neighbour, never a node twice.
+      const visited = [source];
+      let at = source;
+      while (at !== destination) {
+        const hop = tables.get(at)!.find((route) => route.destination === destination)?.next_hop ?? null;
+        assert.notEqual(hop, null, `${at} has a route to ${destination}`);
+        assert.ok(!visited.includes(hop!), `loop: ${[...visited, hop].join("→")}`);
+        if (at === source) assert.ok(neighbours.includes(hop!), `${source}'s next hop ${hop} is an up neighbour`);
+        visited.push(hop!);
+        at = hop!;
+      }
+    }
+  }
+  assert.equal(tables.get(1)!.find((route) => route.destination === 4)?.next_hop, 3);
+  assert.equal(tables.get(3)!.find((route) => route.destination === 4)?.next_hop, 4);
+  const traceAfter = await getJson<Trace>(`${web[1]}/api/trace/4`);
+  assert.deepEqual(
+    traceAfter.hops.map((hop) => hop.node),
+    [3, 4],
+  );
+  const before = await forwarded(web[3]!);
+  for (let index = 0; index < 5; index++) assert.equal((await getJson<Trace>(`${web[1]}/api/ping/4`)).complete, true);
+  assert.ok((await forwarded(web[3]!)) - before >= 10, "node 3 relays the 1→4 traffic now");
+  await Promise.all([one.kill("SIGTERM"), ...others.slice(1).map((process) => process.kill("SIGTERM"))]);
+});
