@@ -10,6 +10,9 @@ import { decodeLinkMessage } from "../src/link/messages.js";
 import { NodeEngine } from "../src/node/engine.js";
 import { ENGINE_DEFAULTS } from "../src/node/engine-config.js";
 import { FrameReassembler } from "../src/runtime/tcp.js";
+import { ModuleId } from "../src/core/module.js";
+import { type RouteMessage, decodeRouteMessage, encodeRouteMessage } from "../src/routing/messages.js";
+import { Router } from "../src/routing/router.js";
 import { FrameKind, forEachFrame } from "../src/wire/frame.js";
 import { type Capture, captureTraffic } from "./corpus.js";
 import { mutate } from "./mutate.js";
@@ -74,6 +77,40 @@ export function fuzzTargets(): FuzzTarget[] {
 
   let reassembler = new FrameReassembler();
 
+  // Routing: route messages from the captures (LINK and ROUTED frames of module 3), plus the
+  // end-to-end messages two engines rarely exchange, into the decoder and a live router.
+  const routePayloads: Uint8Array[] = [];
+  for (const capture of all) {
+    forEachFrame(capture.packet, (header, payload) => {
+      if (header.module === ModuleId.Routing) routePayloads.push(payload.slice());
+    });
+  }
+  const extra: RouteMessage[] = [
+    { type: "seqno_request", requests: [{ destination: 2, seqno: 7, hopLimit: 32 }] },
+    { type: "route_request", destinations: [2, 3] },
+    { type: "unreachable", reason: 1, destination: 9 },
+    { type: "echo_request", id: 258 },
+    { type: "time_exceeded", id: 257, previousHop: 1, linkRttUs: 1000 },
+  ];
+  for (const message of extra) {
+    routePayloads.push(encodeRouteMessage(message));
+  }
+  let router = new Router({ localId: 1, rng: new SeededRng(3) }, 0);
+  let routerInputs = 0;
+  let routerNow = 0;
+  const freshRouter = (): Router => {
+    routerInputs += 1;
+    if (routerInputs % 5000 === 1) {
+      router = new Router({ localId: 1, rng: new SeededRng(3) }, 0);
+      for (const peer of [2, 3]) {
+        router.linkUp(0, peer);
+        router.linkCost(0, peer, 1000, 2000);
+      }
+      router.trace(0, 9);
+    }
+    return router;
+  };
+
   return [
     {
       name: "frame packets (wire/frame.ts forEachFrame)",
@@ -114,6 +151,22 @@ export function fuzzTargets(): FuzzTarget[] {
         }
         arqChannel.onAck(arqNow, input);
         arqChannel.tick(arqNow + 5000);
+      },
+    },
+    {
+      name: "route messages (routing/messages.ts, routing/router.ts)",
+      corpus: routePayloads,
+      feed(input) {
+        decodeRouteMessage(input);
+        const live = freshRouter();
+        routerNow += 1;
+        live.onLinkMessage(routerNow, 2 + (routerInputs % 2), input);
+        live.onRoutedMessage(routerNow, 9, 2, input);
+        live.onTtlExpired(routerNow, 9, 3, input);
+        live.tick(routerNow + 4000);
+        while (live.pollOutput()) {
+          // drain
+        }
       },
     },
     {

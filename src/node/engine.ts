@@ -608,8 +608,9 @@ export class NodeEngine implements EngineIo {
     const frame = new Uint8Array(payload.buffer, payload.byteOffset - FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + payload.byteLength);
     frame[3] = header.ttl - 1;
     out.measurement.markActive(this.now);
-    if (reliable && out.arq) {
-      if (!out.arq.send(this.now, frame)) {
+    const arq = reliable ? this.arqOf(out) : undefined;
+    if (arq) {
+      if (!arq.send(this.now, frame)) {
         this.drop("queue_full");
         return;
       }
@@ -626,12 +627,13 @@ export class NodeEngine implements EngineIo {
 
   private onArqFrame(path: Path, header: FrameHeader, payload: Uint8Array): void {
     const link = this.linkOf(path, header);
-    if (!link || !link.arq) {
+    const arq = link ? this.arqOf(link) : undefined;
+    if (!link || !arq) {
       this.drop("no_link");
       return;
     }
     this.heard(link);
-    const error = header.kind === FrameKind.ArqSegment ? link.arq.onSegment(this.now, payload) : link.arq.onAck(this.now, payload);
+    const error = header.kind === FrameKind.ArqSegment ? arq.onSegment(this.now, payload) : arq.onAck(this.now, payload);
     if (error !== undefined) {
       this.drop("malformed");
       this.log.debug({ peer: link.peer, error }, "malformed ARQ frame dropped");
@@ -774,9 +776,8 @@ export class NodeEngine implements EngineIo {
     const now = this.now;
     link.state = { kind: "up", since: now };
     link.measurement = new LinkMeasurement(now, this.config, this.config.rng);
-    if (link.path.address.transport === "udp") {
-      link.arq = new ArqChannel({ ...DEFAULT_ARQ_CONFIG, maxSegmentBytes: this.config.udpMtu - FRAME_HEADER_BYTES - ARQ_SEGMENT_HEADER_BYTES });
-    }
+    // The UDP reliable class starts fresh with the link, created on first use (arqOf).
+    link.arq = undefined;
     link.nextPeerExchangeAt = now;
     const known = this.known.get(link.peer);
     if (known) {
@@ -1213,8 +1214,9 @@ export class NodeEngine implements EngineIo {
       return undefined;
     }
     const frame = encodeFrame(header, payload);
-    if (link.arq && reliable) {
-      if (!link.arq.send(this.now, frame)) {
+    const arq = reliable ? this.arqOf(link) : undefined;
+    if (arq) {
+      if (!arq.send(this.now, frame)) {
         this.drop("queue_full");
         return new SkeinError("BACKPRESSURE", `the reliable queue to node ${destination} is full; wait for it to drain and retry`);
       }
@@ -1229,6 +1231,18 @@ export class NodeEngine implements EngineIo {
     }
     this.queueFrame(link.path, frame);
     return undefined;
+  }
+
+  /**
+   * The UDP reliable class of an up link, created on first use: most links never carry a reliable
+   * frame, and an idle channel still holds its windows. Both ends start from the same sequence
+   * number whenever they create it, so creating it late changes nothing on the wire.
+   */
+  private arqOf(link: Link): ArqChannel | undefined {
+    if (link.arq === undefined && link.path.address.transport === "udp" && link.state.kind === "up") {
+      link.arq = new ArqChannel({ ...DEFAULT_ARQ_CONFIG, maxSegmentBytes: this.config.udpMtu - FRAME_HEADER_BYTES - ARQ_SEGMENT_HEADER_BYTES });
+    }
+    return link.arq;
   }
 
   /** Moves ARQ output (segments, acks) and delivered messages along. */

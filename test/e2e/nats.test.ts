@@ -6,13 +6,14 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { connect, ErrorCode, Events, headers, type NatsConnection, type NatsError, StringCodec } from "nats";
 import { type NatsProcess, raw, startSkeinNatsServer, stopAllNats } from "./nats-helpers.js";
-import { startSkein, stopAll, waitFor } from "./processes.js";
+import { CLI_PATH, startSkein, stopAll, waitFor } from "./processes.js";
 
 const sc = StringCodec();
 const clients: NatsConnection[] = [];
@@ -322,9 +323,42 @@ test("skein nats-server: a stuck subscriber is cut as a slow consumer; the publi
     if (i % 100 === 99) await publisher.flush();
   }
   await publisher.flush();
-  await stuckClosed;
   await waitFor("the healthy subscriber to get everything", () => received === total, 10_000);
   const varz = (await (await fetch(`${server.monitorUrl}/varz`)).json()) as { slow_consumers: number };
   assert.equal(varz.slow_consumers, 1);
-  assert.match(server.stderr(), /Slow consumer detected/);
+  assert.match(server.stderr(), /Slow consumer detected .*reason=Slow Consumer \(Pending Bytes\)/);
+  // Reading again, the stuck client finds its connection closed (a paused socket sees no end).
+  stuck.resume();
+  await stuckClosed;
+});
+
+test("skein nats-server: bad flags and configs exit 2 with one line; -t checks a config", () => {
+  const cli = (args: string[]) => spawnSync(process.execPath, [CLI_PATH, "nats-server", ...args], { encoding: "utf8", timeout: 10_000 });
+  const dir = mkdtempSync(path.join(tmpdir(), "skein-nats-cli-"));
+  const bad = path.join(dir, "bad.conf");
+  writeFileSync(bad, "authorization { users: [ { user: a } ] }\n");
+  const cases: [string[], RegExp][] = [
+    [["--bogus"], /^skein: flag provided but not defined: -bogus; see "skein nats-server --help"\n$/],
+    [["-p", "99999"], /^skein: bad --port value "99999": expected an integer in -1\.\.65535\n$/],
+    [["-c", path.join(dir, "missing.conf")], /^skein: cannot read config file ".*missing\.conf": no such file\n$/],
+    [["-c", bad, "-t"], /^skein: "authorization\.users\[0\]" in config file ".*bad\.conf" \(user "a"\) has no "password"\n$/],
+  ];
+  for (const [args, pattern] of cases) {
+    const result = cli(args);
+    assert.equal(result.status, 2, args.join(" "));
+    assert.match(result.stderr, pattern);
+  }
+  writeFileSync(bad, "port: 4222\n");
+  const ok = cli(["-c", bad, "-t"]);
+  assert.equal(ok.status, 0);
+  assert.match(ok.stdout, /test is successful/);
+  assert.match(cli(["--help"]).stdout, /--ports_file_dir/);
+});
+
+test("skein node --nats-addr HOST:PORT", async () => {
+  const node = startSkein(["node", "--udp-port", "0", "--nats-addr", "127.0.0.1:0", "--log-level", "warn"]);
+  const listening = (await node.listening) as unknown as { nats: string };
+  const nc = await client(listening.nats);
+  await nc.flush();
+  assert.equal(nc.info?.server_name.startsWith("skein-"), true);
 });

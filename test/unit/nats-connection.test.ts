@@ -72,6 +72,15 @@ test("two connections: MSG and HMSG out, queue group once, no responders for the
   assert.equal(io(a, "PUB nobody _INBOX.r.2 0\r\n\r\n"), "HMSG _INBOX.r.2 9 16 16\r\nNATS/1.0 503\r\n\r\n\r\n");
 });
 
+test("a subscriber without headers support gets the payload alone, as MSG", () => {
+  const { open } = setup();
+  const plain = open();
+  const publisher = open();
+  io(plain, 'CONNECT {"verbose":false}\r\nSUB h 1\r\n');
+  io(publisher, 'CONNECT {"verbose":false,"headers":true}\r\nHPUB h r 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\nHPUB h 12 12\r\nNATS/1.0\r\n\r\n\r\n');
+  assert.equal(Buffer.concat(plain.takeOutput()).toString(), "MSG h 1 r 2\r\nhi\r\nMSG h 1 0\r\n\r\n");
+});
+
 test("server PINGs: skipped while the client is active, Stale Connection after ping_max unanswered", () => {
   const { open, host } = setup({ pingIntervalMs: 1000, pingMax: 2 });
   const connection = open(0);
@@ -120,6 +129,13 @@ test("authentication: timeout, violation, user permissions and their exact error
       "-ERR 'Permissions Violation for Subscription to \"bar\"'\r\n-ERR 'Permissions Violation for Subscription to \"bar\" using queue \"q\"'\r\n+OK\r\n",
   );
   assert.ok(alice.isOpen, "permission violations do not close");
+});
+
+test("token authentication", () => {
+  const { open } = setup({}, { token: "s3cret" });
+  assert.equal(io(open(), 'CONNECT {"auth_token":"nope"}\r\n'), "-ERR 'Authorization Violation'\r\n");
+  assert.equal(io(open(), 'CONNECT {"user":"x","pass":"s3cret"}\r\n'), "-ERR 'Authorization Violation'\r\n");
+  assert.equal(io(open(), 'CONNECT {"auth_token":"s3cret","verbose":false}\r\nPING\r\n'), "PONG\r\n");
 });
 
 test("a wildcard subscription overlapping a denied subject is filtered message by message", () => {

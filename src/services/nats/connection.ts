@@ -418,8 +418,10 @@ export class NatsConnection implements Consumer, NatsOpHandler {
     const subject = msg.subject;
     const reply = msg.reply;
     const sid = sub.sidBytes;
-    const headerLength = msg.headerLength;
-    const total = msg.totalLength;
+    // A client without headers support gets the payload alone, as MSG (as nats-server strips them).
+    const strip = !this.opts.headers && msg.headerLength > 0;
+    const headerLength = strip ? 0 : msg.headerLength;
+    const total = strip ? msg.totalLength - msg.headerLength : msg.totalLength;
     const inline = total < 16 * 1024;
     const out = this.out;
     const buf = out.reserve(6 + 3 * subject.length + sid.length + 3 * reply.length + 26 + (inline ? total + 2 : 0));
@@ -445,7 +447,7 @@ export class NatsConnection implements Consumer, NatsOpHandler {
     buf[p++] = 0x0d;
     buf[p++] = 0x0a;
     const bytes = msg.bytes;
-    const offset = msg.offset;
+    const offset = strip ? msg.offset + msg.headerLength : msg.offset;
     if (inline) {
       if (total <= 64) for (let i = 0; i < total; i++) buf[p++] = bytes[offset + i]!;
       else {

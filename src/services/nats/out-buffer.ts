@@ -2,8 +2,10 @@
  * Outbound bytes of one connection, coalesced into 64 KiB chunks so that many small MSG lines
  * become one socket write. Pure: the server takes the chunks and writes them.
  *
- * A chunk handed out by `take()` is never written again (the socket may still hold it), so the
- * next write starts a fresh chunk: one allocation per flush, not per message.
+ * Bytes handed out by `take()` are never written again (the socket may still hold them): the next
+ * writes continue after them in the same slab, and a new slab is allocated only when one is full.
+ * So a connection allocates one slab per 64 KiB of output, however often it flushes (a flush per
+ * request/reply round trip would otherwise allocate 64 KiB each time and keep the GC busy).
  */
 
 /**
@@ -31,13 +33,15 @@ const LARGE_BYTES = 16 * 1024;
 
 export class OutBuffer {
   private chunk: Buffer = Buffer.allocUnsafe(OUT_CHUNK_BYTES);
+  /** Where the bytes not yet taken start in `chunk`. */
+  private start = 0;
   private pos = 0;
   private readonly full: Buffer[] = [];
   private fullBytes = 0;
 
   /** Bytes waiting. */
   get length(): number {
-    return this.fullBytes + this.pos;
+    return this.fullBytes + this.pos - this.start;
   }
 
   /** Makes room for `bytes` in the current chunk (starting a new one when needed); returns the chunk. */
@@ -45,6 +49,8 @@ export class OutBuffer {
     if (this.pos + bytes > this.chunk.length) {
       this.seal();
       this.chunk = Buffer.allocUnsafe(Math.max(OUT_CHUNK_BYTES, bytes));
+      this.start = 0;
+      this.pos = 0;
     }
     return this.chunk;
   }
@@ -96,15 +102,15 @@ export class OutBuffer {
   clear(): void {
     this.full.length = 0;
     this.fullBytes = 0;
-    this.pos = 0;
+    this.pos = this.start;
   }
 
+  /** Moves the bytes written since the last take into `full`; later writes go after them. */
   private seal(): void {
-    if (this.pos === 0) return;
-    this.full.push(this.chunk.subarray(0, this.pos));
-    this.fullBytes += this.pos;
-    this.chunk = Buffer.allocUnsafe(OUT_CHUNK_BYTES);
-    this.pos = 0;
+    if (this.pos === this.start) return;
+    this.full.push(this.chunk.subarray(this.start, this.pos));
+    this.fullBytes += this.pos - this.start;
+    this.start = this.pos;
   }
 }
 

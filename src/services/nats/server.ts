@@ -323,7 +323,6 @@ export class NatsServer implements ConnectionHost {
 
   private async listen(): Promise<void> {
     const listener = createServer({ noDelay: true }, (socket) => this.accept(socket));
-    listener.on("error", (error) => this.logger.error({ err: error.message }, "NATS listener error"));
     await new Promise<void>((resolve, reject) => {
       const fail = (error: NodeJS.ErrnoException): void => {
         reject(
@@ -335,6 +334,7 @@ export class NatsServer implements ConnectionHost {
       listener.once("error", fail);
       listener.listen(this.cfg.port, this.cfg.host, () => {
         listener.off("error", fail);
+        listener.on("error", (error) => this.logger.error({ err: error.message }, "NATS listener error"));
         resolve();
       });
     });

@@ -1,0 +1,95 @@
+/**
+ * Routing through the library API with real sockets: nodes 1 and 3 may each keep one link (to 2),
+ * so everything between them is relayed by node 2. `node.routes()`, `route` events, `send` to a
+ * non-neighbour (both classes, both transports), `trace`, `ping`, and GET /api/routes.
+ */
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { createNode, type SkeinNode } from "../../src/index.js";
+import { closeAll, nextEvent, waitFor } from "./helpers.js";
+
+const opened: SkeinNode[] = [];
+after(() => closeAll(opened));
+
+async function start(options: Parameters<typeof createNode>[0]): Promise<SkeinNode> {
+  const node = await createNode({ logLevel: "silent", ...options });
+  opened.push(node);
+  return node;
+}
+
+for (const transport of ["udp", "tcp"] as const) {
+  test(`${transport}: a non-neighbour is reached through a relay; routes, route events, trace and ping`, async () => {
+    const port = transport === "udp" ? { udpPort: 0 } : { tcpPort: 0 };
+    const relay = await start({ ...port, webAddr: "127.0.0.1:0" });
+    const seeds = [`${relay.id}@${relay.addresses[0]}`];
+    const a = await start({ ...port, seeds, maxNeighbours: 1 });
+    const routeToB = (b: SkeinNode) => nextEvent(a, "route", (event) => event.destination === b.id && event.nextHop === relay.id);
+    const bPromise = start({ ...port, seeds, maxNeighbours: 1 });
+    const b = await bPromise;
+    const event = await routeToB(b);
+    assert.equal(event.hops, 2);
+    assert.ok(event.metricMs! > 0);
+
+    assert.deepEqual(
+      a.neighbours().map((neighbour) => neighbour.id),
+      [relay.id],
+      "a's only link is to the relay",
+    );
+    const route = a.routes().find((entry) => entry.destination === b.id)!;
+    assert.equal(route.state, "routed");
+    assert.equal(route.nextHop, relay.id);
+    assert.equal(route.hops, 2);
+    assert.deepEqual(
+      route.alternates.map((alternate) => alternate.via),
+      [relay.id],
+    );
+
+    // Both classes reach b through the relay, in order for the reliable one.
+    const inbox = b.messages()[Symbol.asyncIterator]();
+    for (let index = 0; index < 200; index++) await a.send(b.id, new Uint8Array([index, 1, 2, 3]), { reliable: true });
+    for (let index = 0; index < 200; index++) {
+      const { value } = await inbox.next();
+      assert.equal(value!.from, a.id);
+      assert.equal(value!.data[0], index);
+      assert.equal(value!.reliable, true);
+    }
+    await a.send(b.id, new Uint8Array(5000), { reliable: true });
+    assert.equal((await inbox.next()).value!.data.byteLength, 5000, "a reliable message larger than a datagram is relayed whole");
+    await waitFor(() => relay.stats().framesForwarded >= 201, "the relay counted what it forwarded");
+
+    const trace = await a.trace(b.id);
+    assert.equal(trace.complete, true);
+    assert.deepEqual(
+      trace.hops.map((hop) => [hop.node, hop.previousHop]),
+      [
+        [relay.id, a.id],
+        [b.id, relay.id],
+      ],
+    );
+    assert.ok(trace.hops.every((hop) => typeof hop.linkRttMs === "number"));
+    const ping = await a.ping(b.id);
+    assert.equal(ping.complete, true);
+    assert.ok(ping.rttMs! >= 0);
+    await assert.rejects(a.ping(4_000_000_000), { code: "NO_ROUTE" });
+
+    const api = (await (await fetch(`${relay.webUrl}/api/routes`)).json()) as { id: number; routes: { destination: number; next_hop: number; hops: number }[] };
+    assert.equal(api.id, relay.id);
+    assert.deepEqual(
+      api.routes.map((entry) => [entry.destination, entry.next_hop, entry.hops]).sort((x, y) => x[0]! - y[0]!),
+      [
+        [a.id, a.id, 1],
+        [b.id, b.id, 1],
+      ].sort((x, y) => x[0]! - y[0]!),
+    );
+    const missing = await fetch(`${relay.webUrl}/api/trace/123`);
+    assert.equal(missing.status, 404);
+    assert.equal(((await missing.json()) as { code: string }).code, "NO_ROUTE");
+    assert.equal((await fetch(`${relay.webUrl}/api/routes/x`)).status, 400);
+
+    // The relay leaves: a loses its route to b and says so.
+    const lost = nextEvent(a, "route", (change) => change.destination === b.id && change.nextHop === undefined);
+    await relay.close();
+    await lost;
+    await assert.rejects(a.send(b.id, new Uint8Array(1)), { code: "NO_ROUTE" });
+  });
+}
