@@ -6,6 +6,7 @@
 import { LINK_USAGE, runLink } from "./link.js";
 import { NATS_USAGE, runNats } from "./nats.js";
 import { CRYPTO_USAGE, runCrypto } from "./crypto.js";
+import { PUBSUB_USAGE, runPubsub } from "./pubsub.js";
 
 interface Bench {
   summary: string;
@@ -23,6 +24,11 @@ const BENCHES: Record<string, Bench> = {
     summary: "the nats client through one skein node's NATS port against nats-server (when installed)",
     usage: NATS_USAGE,
     run: runNats,
+  },
+  pubsub: {
+    summary: "the library pub/sub API across 5 nodes: one publisher, four subscribers, paced rates with p50/p99 latency",
+    usage: PUBSUB_USAGE,
+    run: runPubsub,
   },
   crypto: {
     summary: "the crypto layer in process: records (seal/open) against a copy, handshakes/s, end-to-end, projections to the link targets",

@@ -12,7 +12,28 @@ import type { PathId } from "../src/node/io.js";
 
 export interface Capture {
   transport: TransportKind;
+  /** What went on the wire: handshake units and sealed records. */
   packet: Uint8Array;
+  /** The frames a record sealed (undefined for handshake units): the corpus of the frame decoders. */
+  plaintext: Uint8Array | undefined;
+  /** Engine index (0: node 1, 1: node 2) it went to, and when it arrived. */
+  to: number;
+  at: number;
+}
+
+/** The configuration of capture engine `index` (0 or 1): linkedEngine rebuilds engine 0 to replay what it received. */
+export function captureEngineConfig(transport: TransportKind, index: number, seed = 1) {
+  const addresses: Address[] = [1, 2].map((id) => ({ transport, host: `10.0.0.${id}`, port: 7000 }));
+  const id = index + 1;
+  return {
+    ...ENGINE_DEFAULTS,
+    nodeId: id,
+    listenAddresses: [addresses[index]!],
+    seeds: id === 2 ? [{ nodeId: 1, address: addresses[0]! }] : [],
+    rng: new SeededRng(seed + id),
+    logger: nullLogger,
+    exposePlaintext: true,
+  };
 }
 
 const ONE_WAY_MS = 5;
@@ -20,17 +41,7 @@ const ONE_WAY_MS = 5;
 export function captureTraffic(transport: TransportKind, seed = 1): Capture[] {
   const captures: Capture[] = [];
   const addresses: Address[] = [1, 2].map((id) => ({ transport, host: `10.0.0.${id}`, port: 7000 }));
-  const engines = [1, 2].map(
-    (id) =>
-      new NodeEngine({
-        ...ENGINE_DEFAULTS,
-        nodeId: id,
-        listenAddresses: [addresses[id - 1]!],
-        seeds: id === 2 ? [{ nodeId: 1, address: addresses[0]! }] : [],
-        rng: new SeededRng(seed + id),
-        logger: nullLogger,
-      }),
-  );
+  const engines = [0, 1].map((index) => new NodeEngine(captureEngineConfig(transport, index, seed)));
   // Each engine's path to the other: one connection, ids allocated by each engine.
   const pathTo: (PathId | undefined)[] = [undefined, undefined];
   let now = 0;
@@ -44,8 +55,8 @@ export function captureTraffic(transport: TransportKind, seed = 1): Capture[] {
         pathTo[other] ??= engines[other]!.acceptPath(now, addresses[index]!);
         engine.pathOpened(now, output.pathId);
       } else if (output.kind === "transmit") {
-        const packet = output.tail === undefined ? output.packet.slice() : new Uint8Array([...output.packet, ...output.tail]);
-        captures.push({ transport, packet });
+        const packet = output.rest === undefined ? output.packet.slice() : new Uint8Array([...output.packet, ...output.rest.flatMap((piece) => [...piece])]);
+        captures.push({ transport, packet, plaintext: output.plaintext?.slice(), to: 1 - index, at: now + ONE_WAY_MS });
         wire.push({ at: now + ONE_WAY_MS, to: 1 - index, packet });
       }
     }

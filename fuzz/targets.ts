@@ -9,12 +9,13 @@ import { ArqChannel, DEFAULT_ARQ_CONFIG } from "../src/link/arq.js";
 import { decodeLinkMessage } from "../src/link/messages.js";
 import { NodeEngine } from "../src/node/engine.js";
 import { ENGINE_DEFAULTS } from "../src/node/engine-config.js";
-import { FrameReassembler } from "../src/runtime/tcp.js";
+import { FrameReassembler, UNIT_FRAMING } from "../src/runtime/tcp.js";
+import { cryptoFuzzTargets } from "../test/crypto/fuzz-targets.js";
 import { ModuleId } from "../src/core/module.js";
 import { type RouteMessage, decodeRouteMessage, encodeRouteMessage } from "../src/routing/messages.js";
 import { Router } from "../src/routing/router.js";
 import { FrameKind, forEachFrame } from "../src/wire/frame.js";
-import { type Capture, captureTraffic } from "./corpus.js";
+import { type Capture, captureEngineConfig, captureTraffic } from "./corpus.js";
 import { mutate } from "./mutate.js";
 
 export interface FuzzTarget {
@@ -27,7 +28,8 @@ export interface FuzzTarget {
 function payloadsOfKind(captures: Capture[], kind: number): Uint8Array[] {
   const payloads: Uint8Array[] = [];
   for (const capture of captures) {
-    forEachFrame(capture.packet, (header, payload) => {
+    if (capture.plaintext === undefined) continue;
+    forEachFrame(capture.plaintext, (header, payload) => {
       if (header.kind === kind) payloads.push(payload.slice());
     });
   }
@@ -36,18 +38,18 @@ function payloadsOfKind(captures: Capture[], kind: number): Uint8Array[] {
 
 /** An engine with an up link to node 2 on path 1, ready to take hostile packets on that path. */
 function linkedEngine(captures: Capture[], transport: "udp" | "tcp"): { engine: NodeEngine; pathId: number } {
-  const engine = new NodeEngine({
-    ...ENGINE_DEFAULTS,
-    nodeId: 1,
-    listenAddresses: [{ transport, host: "10.0.0.1", port: 7000 }],
-    seeds: [],
-    rng: new SeededRng(7),
-    logger: nullLogger,
-  });
+  // The capture's node 1 again (same keys, same seeded entropy): replaying what node 2 sent it
+  // runs the same handshake, so the secured link comes up and deeper code is reachable.
+  const engine = new NodeEngine(captureEngineConfig(transport, 0));
   engine.start(0);
   const pathId = engine.acceptPath(0, { transport, host: "10.0.0.2", port: 7000 })!;
-  // Replay what node 2 said first (its hello), so the link is up and deeper code is reachable.
-  for (const capture of captures.slice(0, 4)) engine.receive(1, pathId, capture.packet);
+  for (const capture of captures) {
+    if (capture.to !== 0 || capture.at > 1000) continue;
+    engine.receive(capture.at, pathId, capture.packet);
+    while (engine.pollOutput()) {
+      // outputs are not needed
+    }
+  }
   while (engine.pollOutput()) {
     // outputs are not needed
   }
@@ -58,7 +60,7 @@ export function fuzzTargets(): FuzzTarget[] {
   const udp = captureTraffic("udp");
   const tcp = captureTraffic("tcp");
   const all = [...udp, ...tcp];
-  const packets = all.map((capture) => capture.packet);
+  const packets = all.flatMap((capture) => (capture.plaintext === undefined ? [] : [capture.plaintext]));
 
   const arq = new ArqChannel({ ...DEFAULT_ARQ_CONFIG, maxSegmentBytes: 1355 });
   let arqInputs = 0;
@@ -73,15 +75,16 @@ export function fuzzTargets(): FuzzTarget[] {
   let engineInputs = 0;
   let udpVictim = linkedEngine(udp.filter((capture) => capture.packet.byteLength > 0), "udp");
   let tcpVictim = linkedEngine(tcp, "tcp");
-  let engineNow = 10;
+  let engineNow = 1001;
 
-  let reassembler = new FrameReassembler();
+  let reassembler = new FrameReassembler(UNIT_FRAMING);
 
   // Routing: route messages from the captures (LINK and ROUTED frames of module 3), plus the
   // end-to-end messages two engines rarely exchange, into the decoder and a live router.
   const routePayloads: Uint8Array[] = [];
   for (const capture of all) {
-    forEachFrame(capture.packet, (header, payload) => {
+    if (capture.plaintext === undefined) continue;
+    forEachFrame(capture.plaintext, (header, payload) => {
       if (header.module === ModuleId.Routing) routePayloads.push(payload.slice());
     });
   }
@@ -174,7 +177,7 @@ export function fuzzTargets(): FuzzTarget[] {
       corpus: tcp.map((capture) => capture.packet),
       feed(input) {
         const error = reassembler.push(input, () => true);
-        if (error !== undefined || reassembler.bufferedBytes > 8 * 1024 * 1024) reassembler = new FrameReassembler();
+        if (error !== undefined || reassembler.bufferedBytes > 8 * 1024 * 1024) reassembler = new FrameReassembler(UNIT_FRAMING);
       },
     },
     {
@@ -205,6 +208,8 @@ export function fuzzTargets(): FuzzTarget[] {
         }
       },
     },
+    // The crypto layer's own decoders and state machines (handshake, records, certificates, keys…).
+    ...cryptoFuzzTargets(),
   ];
 }
 

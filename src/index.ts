@@ -9,7 +9,7 @@ export { createNode } from "./runtime/node.js";
 export type { SkeinNode, ReceivedMessage, NodeEventOf } from "./node/api.js";
 export type { NodeOptions } from "./node/options.js";
 export { NODE_OPTION_DEFAULTS } from "./node/options.js";
-export type { NodeEvent, NodeEventKind, NeighbourInfo } from "./node/io.js";
+export type { NodeEvent, NodeEventKind, NeighbourInfo, RouteView, ProbeResult, ProbeHop } from "./node/io.js";
 export type { EngineStats, LinkStats } from "./node/engine.js";
 export { SkeinError } from "./core/errors.js";
 // pub/sub (issue 5)

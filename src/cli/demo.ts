@@ -364,6 +364,8 @@ export async function runDemoCommand(flags: DemoFlags): Promise<number> {
       "--udp-port", "0",
       "--web-addr", "127.0.0.1:0",
       "--emulate-latency", matrixFile,
+      // Each node's key is created in the demo's temp directory (removed at exit).
+      "--data-dir", path.join(tmpDir, `node-${id}`),
       "--log-level", "warn",
       "--exit-on-stdin-close",
     ];

@@ -142,6 +142,8 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
     .option("--loss <P>", "packet loss probability, 0..1")
     .option("--jitter <RATIO>", "delay jitter: standard deviation as a share of each pair's one-way delay, 0..1")
     .option("--paths <FILE>", "also write one JSON line per routed pair to FILE: {\"src\",\"dst\",\"hops\":[…]} (matrix names)")
+    .option("--sample-pairs <N>", "measure N random ordered pairs instead of all (large networks)")
+    .option("--insecure", "plaintext links: the same routing, faster to simulate")
     .action(async (flags: RoutingFlags) => {
       result.code = await runRoutingCommand(flags, io.stdout);
     });
@@ -154,6 +156,7 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
     .option("--failures <F>", "how many relay links / relay nodes fail, alternately (default 10)")
     .option("--max-neighbours <K>", "links per node at most (default 32)")
     .option("--flows <N>", "traffic flows at most (default 100)")
+    .option("--insecure", "plaintext links: the same routing, faster to simulate")
     .action(async (flags: FailoverFlags) => {
       result.code = await runFailoverCommand(flags, io.stdout);
     });

@@ -2,6 +2,7 @@
  * `skein node`: resolves options (flags > env > config file > defaults), starts a node, prints one
  * JSON "listening" line on stdout, and runs until SIGINT/SIGTERM (then closes the node, exit 0).
  */
+import { CLI_DATA_DIR_DEFAULT } from "../node/options.js";
 import { readFileSync } from "node:fs";
 import { SkeinError } from "../core/errors.js";
 import type { SkeinNode } from "../node/api.js";
@@ -54,6 +55,8 @@ async function loadCreateNode(): Promise<CreateNode> {
 /** Runs the node until a signal; resolves with the exit code. Throws UsageError/CliFailure. */
 export async function runNodeCommand(flags: NodeCommandFlags, env: Env): Promise<number> {
   const options = loadNodeOptions(flags, env);
+  // `skein node` keeps its identity: without --key, the key lives in (and is created in) ./.skein.
+  if (options.key === undefined && options.dataDir === undefined) options.dataDir = CLI_DATA_DIR_DEFAULT;
   // Listen for stop requests before starting, so that a signal during startup is not lost.
   let stopReason: string | undefined;
   const stopRequested = new Promise<string>((resolve) => {

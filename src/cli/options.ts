@@ -63,6 +63,18 @@ function integer(min: number, max: number, note = ""): (raw: unknown) => Parsed<
   };
 }
 
+function decimal(min: number, max: number): (raw: unknown) => Parsed<number> {
+  const expected = `expected a number in ${min}..${max}`;
+  return (raw) => {
+    let value: number;
+    if (typeof raw === "number") value = raw;
+    else if (typeof raw === "string" && /^[0-9]{1,9}(\.[0-9]{1,9})?$/.test(raw.trim())) value = Number(raw.trim());
+    else return { ok: false, error: expected };
+    if (!Number.isFinite(value) || value < min || value > max) return { ok: false, error: expected };
+    return { ok: true, value };
+  };
+}
+
 function text(raw: unknown, expected: string): Parsed<string> {
   if (typeof raw !== "string" || raw.trim() === "") return { ok: false, error: expected };
   return { ok: true, value: raw.trim() };
@@ -172,6 +184,20 @@ const SPECS: { [K in OptionKey]-?: OptionSpec<NonNullable<NodeOptions[K]>> } = {
       if (port !== undefined && (!/^[0-9]{1,5}$/.test(port) || Number(port) > 65535)) return { ok: false, error: `port "${port}" is not in 0..65535; ${expected}` };
       return value;
     },
+  },
+  key: { argName: "FILE", description: "this node's key file (skein keygen --out FILE); default: DATA_DIR/node.key, created if missing", parse: (raw) => text(raw, "expected the path of a key file") },
+  dataDir: { argName: "DIR", description: "where the node keeps its key when --key is not given (default ./.skein)", parse: (raw) => text(raw, "expected a directory path") },
+  networkKey: {
+    argName: "FILE",
+    description: "network admission: the network key file (skein keygen --network --out FILE); without it or --ca the network is open",
+    parse: (raw) => text(raw, "expected the path of a network key file"),
+  },
+  ca: { argName: "FILE", description: "network admission: the network CA's public key file (skein ca init); needs --cert", parse: (raw) => text(raw, "expected the path of a CA public key file") },
+  cert: { argName: "FILE", description: "this node's certificate (skein ca sign); needs --ca", parse: (raw) => text(raw, "expected the path of a certificate file") },
+  routeHopCostMs: {
+    argName: "MS",
+    description: "routing: cost added to every link's metric, ms one way (default 0.1; more prefers fewer relays)",
+    parse: decimal(0, 1000),
   },
 };
 

@@ -127,6 +127,8 @@ export interface RoutingFlags {
   loss?: string;
   jitter?: string;
   paths?: string;
+  insecure?: boolean;
+  samplePairs?: string;
 }
 
 /** `skein sim routing`: one JSON report line; with --paths FILE, one JSON line per routed pair in FILE. */
@@ -140,14 +142,16 @@ export async function runRoutingCommand(flags: RoutingFlags, write: (text: strin
   const durationS = parseNumberFlag("--duration-s", flags.durationS, 1, 86_400, "expected a simulated duration in seconds, in [1, 86400]");
   const loss = parseNumberFlag("--loss", flags.loss, 0, 1, "expected a packet loss probability in 0..1, e.g. 0.01");
   const jitter = parseNumberFlag("--jitter", flags.jitter, 0, 1, "expected a jitter ratio in 0..1 (standard deviation as a share of each pair's one-way delay), e.g. 0.05");
+  const samplePairs = parseIntegerFlag("--sample-pairs", flags.samplePairs, 1, 100_000_000);
   const scenario = await import("../sim/scenarios/routing.js");
-  const params: RoutingScenarioOptions = { matrix, collectPaths: flags.paths !== undefined };
+  const params: RoutingScenarioOptions = { matrix, collectPaths: flags.paths !== undefined, insecure: flags.insecure === true };
   if (nodes !== undefined) params.nodes = nodes;
   if (seed !== undefined) params.seed = seed;
   if (maxNeighbours !== undefined) params.maxNeighbours = maxNeighbours;
   if (durationS !== undefined) params.durationS = durationS;
   if (loss !== undefined) params.loss = loss;
   if (jitter !== undefined && jitter > 0) params.jitter = { kind: "relative", ratio: jitter };
+  if (samplePairs !== undefined) params.samplePairs = samplePairs;
   const { report, paths } = scenarioRun(() => scenario.runRoutingScenario(params));
   if (flags.paths !== undefined && paths !== undefined) {
     const text = paths.map((path) => JSON.stringify(path)).join("\n") + (paths.length > 0 ? "\n" : "");
@@ -168,6 +172,7 @@ export interface FailoverFlags {
   failures?: string;
   maxNeighbours?: string;
   flows?: string;
+  insecure?: boolean;
 }
 
 /** `skein sim failover`: one JSON report line. */
@@ -182,7 +187,7 @@ export async function runFailoverCommand(flags: FailoverFlags, write: (text: str
   const flows = parseIntegerFlag("--flows", flags.flows, 1, 100_000);
   if (flags.nodes === undefined && names < 3) throw new UsageError(`--matrix has ${names} node${names === 1 ? "" : "s"}: a relay needs at least 3`);
   const scenario = await import("../sim/scenarios/failover.js");
-  const params: FailoverScenarioOptions = { matrix };
+  const params: FailoverScenarioOptions = { matrix, insecure: flags.insecure === true };
   if (nodes !== undefined) params.nodes = nodes;
   if (seed !== undefined) params.seed = seed;
   if (failures !== undefined) params.failures = failures;

@@ -17,6 +17,8 @@ export const ModuleId = {
   Data: 2,
   /** Route exchange (LINK frames, hop by hop) and its end-to-end reports and probes (ROUTED frames). */
   Routing: 3,
+  /** Pub/sub overlay: interest propagation and multi-destination data (features/pubsub/overlay.ts). */
+  PubSub: 4,
 } as const;
 export type ModuleId = (typeof ModuleId)[keyof typeof ModuleId];
 
@@ -45,6 +47,24 @@ export interface ModuleHost {
    * be sent (no route, queue full, too large); nothing is sent then.
    */
   send(destination: NodeId, module: number, payload: Uint8Array, options: SendOptions): SkeinError | undefined;
+}
+
+/**
+ * What the engine offers modules that need the routing view (pub/sub): the up neighbours, the
+ * next hop and metric toward a node, sending on one direct link, and a link's backlog. All read
+ * the engine's current state; none of them touch engine internals beyond that.
+ */
+export interface RouteAwareHost extends ModuleHost {
+  /** Neighbours whose link is up now. */
+  neighbours(): NodeId[];
+  /** The neighbour frames to `destination` leave through now, or undefined (unreachable). */
+  nextHop(destination: NodeId): NodeId | undefined;
+  /** The selected route's metric toward `destination` in ms (one way), Infinity when unreachable. */
+  routeMetricMs(destination: NodeId): number;
+  /** Sends a ROUTED frame on the direct link to `neighbour` (destination = neighbour), whatever the routes say. */
+  sendToNeighbour(neighbour: NodeId, module: number, payload: Uint8Array, options: SendOptions): SkeinError | undefined;
+  /** Bytes queued inside the engine on the link to `neighbour` (frames not yet packed, the UDP reliable queue). */
+  linkBacklogBytes(neighbour: NodeId): number;
 }
 
 export interface EngineModule<Control, Event> {

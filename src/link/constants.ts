@@ -42,7 +42,13 @@ export const LINK_WARMUP_PROBE_INTERVAL_MS = 100;
 export const ACTIVE_WINDOW_MS = 2000;
 export const ACTIVE_PROBE_INTERVAL_MS = 25;
 /**
- * An active link from which nothing arrived for SUSPECT_SILENCE_MS + 2·RTTVAR (after the first
+ * A link counts as active once this many routed frames went out on it within ACTIVE_WINDOW_MS (a
+ * flow of at least 2 frames a second): a frame now and then (control traffic of other modules)
+ * does not pay for 40 probes a second.
+ */
+export const ACTIVE_MIN_FRAMES = 4;
+/**
+ * An active link from which nothing arrived for SUSPECT_SILENCE_MS + 4·RTTVAR (after the first
  * answer could have come back) is suspected: routing stops using it at once; anything received
  * clears the suspicion. The link itself stays up until the link timeout.
  */

@@ -14,6 +14,7 @@ import type { Address } from "../core/address.js";
 import type { NodeId } from "../core/node-id.js";
 import type { Rng } from "../core/rng.js";
 import {
+  ACTIVE_MIN_FRAMES,
   ACTIVE_PROBE_INTERVAL_MS,
   ACTIVE_WINDOW_MS,
   LINK_WARMUP_PROBE_INTERVAL_MS,
@@ -50,6 +51,9 @@ export class LinkMeasurement {
   private activeUntil = -Infinity;
   /** When the current active period began. */
   private activeSince = -Infinity;
+  /** Routed frames sent in the current ACTIVE_WINDOW_MS window, and when it began. */
+  private windowFrames = 0;
+  private windowStart = -Infinity;
   /**
    * Nothing arrived from an active link for longer than expected (`suspectDeadline`): routing
    * avoids it until anything arrives again (`heard`). Not a link state: the link stays up.
@@ -73,10 +77,16 @@ export class LinkMeasurement {
   }
 
   /**
-   * Routed traffic goes out on this link now. Cheap (called per frame): it keeps the link in fast
-   * probing (ACTIVE_PROBE_INTERVAL_MS) for ACTIVE_WINDOW_MS, so that a dead next hop is noticed.
+   * Routed traffic goes out on this link now. Cheap (called per frame): once ACTIVE_MIN_FRAMES went
+   * out within ACTIVE_WINDOW_MS, it keeps the link in fast probing (ACTIVE_PROBE_INTERVAL_MS) for
+   * ACTIVE_WINDOW_MS, so that a dead next hop carrying a flow is noticed at once.
    */
   markActive(now: number): void {
+    if (now >= this.windowStart + ACTIVE_WINDOW_MS) {
+      this.windowStart = now;
+      this.windowFrames = 0;
+    }
+    if (++this.windowFrames < ACTIVE_MIN_FRAMES) return;
     if (now >= this.activeUntil) {
       this.activeSince = now;
       if (this.nextProbeAt > now + ACTIVE_PROBE_INTERVAL_MS) this.nextProbeAt = now;
@@ -93,7 +103,7 @@ export class LinkMeasurement {
   }
 
   /**
-   * When an active link becomes suspect if nothing arrives meanwhile: SUSPECT_SILENCE_MS + 2·RTTVAR
+   * When an active link becomes suspect if nothing arrives meanwhile: SUSPECT_SILENCE_MS + 4·RTTVAR
    * after the later of the last arrival and the first answer the active period could bring back.
    * Infinity while idle (no routed traffic) or already suspected.
    */
@@ -102,7 +112,7 @@ export class LinkMeasurement {
     const { srttMs, rttvarMs } = this.rtt;
     const rttvar = rttvarMs ?? 0;
     const firstAnswer = this.activeSince + (srttMs === undefined ? this.lossTimeoutMs() : srttMs + 4 * rttvar);
-    const deadline = Math.max(this.lastReceivedAt, firstAnswer) + SUSPECT_SILENCE_MS + 2 * rttvar;
+    const deadline = Math.max(this.lastReceivedAt, firstAnswer) + SUSPECT_SILENCE_MS + 4 * rttvar;
     return deadline < this.activeUntil ? deadline : Infinity;
   }
 

@@ -54,4 +54,13 @@ export class LossWindow {
   get ratio(): number {
     return this.count === 0 ? 0 : this.lost / this.count;
   }
+
+  /** Probes whose fate is known in the window, and how many of them were lost. */
+  get samples(): number {
+    return this.count;
+  }
+
+  get lostSamples(): number {
+    return this.lost;
+  }
 }

@@ -4,8 +4,10 @@ import type { Logger } from "../core/log.js";
 import type { NodeId } from "../core/node-id.js";
 import type { Rng } from "../core/rng.js";
 import { NODE_OPTION_DEFAULTS } from "./options.js";
+import type { EngineSecurityOptions } from "./secure-paths.js";
 
-export interface EngineConfig {
+/** Security (secure-paths.ts): keys, network admission, trust; every path is secured unless `insecure`. */
+export interface EngineConfig extends EngineSecurityOptions {
   nodeId: NodeId;
   /** The addresses this node listens on, advertised to peers so they can connect. */
   listenAddresses: Address[];
@@ -19,6 +21,8 @@ export interface EngineConfig {
   routeHopCostMs?: number;
   rng: Rng;
   logger: Logger;
+  /** Transmit outputs carry the frames a record seals (`plaintext`): the simulator's frame tracing. */
+  exposePlaintext?: boolean;
 }
 
 /** The engine's share of the node defaults (one source of truth: NODE_OPTION_DEFAULTS). */

@@ -15,7 +15,7 @@
 import { type Address, type Seed, formatAddress, sameAddress } from "../core/address.js";
 import { SkeinError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
-import { type EngineModule, type InboundFrame, type ModuleHost, ModuleId } from "../core/module.js";
+import { type EngineModule, type InboundFrame, ModuleId, type RouteAwareHost } from "../core/module.js";
 import type { NodeId } from "../core/node-id.js";
 import { ArqChannel, DEFAULT_ARQ_CONFIG } from "../link/arq.js";
 import {
@@ -32,12 +32,28 @@ import {
 } from "../link/constants.js";
 import { type KnownPeer, LinkMeasurement, type LinkState } from "../link/link.js";
 import { type LinkMessage, MAX_PEERS_PER_MESSAGE, MAX_REFERRALS, type PeerEntry, RejectReason, decodeLinkMessage, encodeLinkMessage } from "../link/messages.js";
-import { LINK_COST_REFRESH_MS, METRIC_INFINITY, NEIGHBOUR_POLICY_INTERVAL_MS, TRIAL_BACKOFF_MAX_MS, TRIAL_EVALUATE_MS, TRIAL_RETRY_MS } from "../routing/constants.js";
-import { DEFAULT_METRIC_CONFIG, type MetricConfig, costChangedSignificantly, linkCostUs, metricMs } from "../routing/metric.js";
+import {
+  LINK_COST_REFRESH_MS,
+  METRIC_INFINITY,
+  NEIGHBOUR_POLICY_INTERVAL_MS,
+  TRIAL_BACKOFF_MAX_MS,
+  TRIAL_EVALUATE_MS,
+  TRIAL_RETRY_MS,
+  TRIAL_SUCCESS_AFTER_MS,
+} from "../routing/constants.js";
+import { DEFAULT_METRIC_CONFIG, type MetricConfig, costChangedSignificantly, linkCostUs, metricLoss, metricMs } from "../routing/metric.js";
 import { type PolicyLink, choosePrune } from "../routing/neighbour-policy.js";
 import { type RouteInfo, Router, type RouterEvent, type RouterStats } from "../routing/router.js";
 import { DEFAULT_TTL, FRAME_HEADER_BYTES, FrameFlag, FrameKind, MAX_FRAME_PAYLOAD_BYTES, type FrameHeader, encodeFrame, forEachFrame, writeFrameHeader } from "../wire/frame.js";
+import type { SecureChannel } from "../crypto/channel.js";
+import type { HandshakeFailure, HandshakePeer } from "../crypto/handshake.js";
+import { RECORD_OVERHEAD_BYTES, UnitType, forEachUnit } from "../crypto/units.js";
+import { fingerprint } from "../crypto/certificate.js";
 import { DataService, type DataEvent } from "./data-service.js";
+// Pub/sub (issue 5, phase 2): the overlay module (interest propagation, multi-destination data).
+import { PubSubOverlay } from "../features/pubsub/overlay.js";
+import { SeededRng } from "../core/rng.js";
+import { PathSecurity, type SecurityInfo, decodeHello } from "./secure-paths.js";
 import type { EngineConfig } from "./engine-config.js";
 import type { EngineIo, EngineOutput, NeighbourInfo, NodeEvent, PathId, RouteView } from "./io.js";
 
@@ -86,6 +102,11 @@ interface Path {
   /** When the path appeared: an inbound path with no link by CONNECT_TIMEOUT_MS later is closed. */
   createdAt: number;
   link: Link | undefined;
+  /**
+   * The path's secure channel (secure-paths.ts): handshake, then records sealing whole packets.
+   * Outbound: created when the path opens; inbound: at the first HS_INIT. Undefined in insecure mode.
+   */
+  channel: SecureChannel | undefined;
   /** Frames waiting to be packed into packets at the next flush. */
   pending: Uint8Array[];
   /**
@@ -135,11 +156,15 @@ export class NodeEngine implements EngineIo {
   private readonly outputs: EngineOutput[] = [];
   private outputHead = 0;
   private readonly dirtyPaths: Path[] = [];
+  /** Stream paths where sealing a record failed: closed after the flush. */
+  private readonly sealFailedPaths: Path[] = [];
   private nextPathId = 1;
   private maintainAt = 0;
   private started = false;
   private closed = false;
   private readonly dataService: DataService;
+  /** Pub/sub (module 4): the overlay and its broker (the runtime's library API and NATS port use `pubsub.broker`). */
+  readonly pubsub: PubSubOverlay;
   private readonly modules = new Map<number, EngineModule<unknown, unknown>>();
   /** Routing (module 3): route exchange, the forwarding table, unreachable reports, ping and trace. */
   private readonly router: Router;
@@ -153,20 +178,50 @@ export class NodeEngine implements EngineIo {
   private now = 0;
   /** The path of the packet `receive` is taking apart. */
   private receivingPath: Path | undefined;
+  /** Paths whose channel has a handshake running (its timers count): pruned at tick. */
+  private readonly handshaking = new Set<Path>();
+  /** Keys, admission, limits (secure-paths.ts). */
+  private readonly security: PathSecurity;
+  /** Plaintext frames, no handshake (benchmarks and unit tests only: EngineConfig.insecure). */
+  private readonly insecure: boolean;
+  /** The largest packet of frames one UDP datagram carries (the MTU less the record overhead). */
+  private readonly udpPacketBytes: number;
 
   constructor(config: EngineConfig) {
     this.id = config.nodeId;
     this.config = config;
     this.log = config.logger.child({ module: "link", node: config.nodeId });
     this.session = config.rng.nextU32();
-    const host: ModuleHost = {
+    this.insecure = config.insecure === true;
+    this.security = new PathSecurity(config.nodeId, config, config.logger.child({ module: "security", node: config.nodeId }));
+    this.udpPacketBytes = config.udpMtu - (this.insecure ? 0 : RECORD_OVERHEAD_BYTES);
+    const host: RouteAwareHost = {
       localId: config.nodeId,
       rng: config.rng,
       logger: config.logger,
       send: (destination, module, payload, options) => this.sendRouted(destination, module, payload, options.reliable),
+      // Pub/sub: the routing view modules may read (module.ts, RouteAwareHost).
+      neighbours: () => this.upNeighbourIds(),
+      nextHop: (destination) => this.nextHop(destination),
+      routeMetricMs: (destination) => {
+        const metric = this.router.metricTo(destination);
+        if (metric < METRIC_INFINITY) return metric / 1000;
+        const direct = this.links.get(destination);
+        return direct?.state.kind === "up" ? (direct.measurement.rtt.srttMs ?? 0) / 2 : Infinity;
+      },
+      sendToNeighbour: (neighbour, module, payload, options) => this.sendRouted(neighbour, module, payload, options.reliable, DEFAULT_TTL, true),
+      linkBacklogBytes: (neighbour) => {
+        const link = this.links.get(neighbour);
+        return link === undefined ? 0 : link.path.pendingBytes + (link.arq?.queuedBytes ?? 0);
+      },
     };
     this.dataService = new DataService(host);
     this.modules.set(this.dataService.id, this.dataService as EngineModule<unknown, unknown>);
+    // Pub/sub (module 4): registered like any module; ticked and asked for deadlines below.
+    // Its own PRNG stream (derived from the session, drawn above), so that pub/sub never shifts the
+    // draws the link layer and the router make from config.rng.
+    this.pubsub = new PubSubOverlay({ ...host, rng: new SeededRng((this.session ^ 0x9e3779b9) >>> 0) });
+    this.modules.set(this.pubsub.id, this.pubsub as EngineModule<unknown, unknown>);
     this.metricConfig = { ...DEFAULT_METRIC_CONFIG, ...(config.routeHopCostMs !== undefined ? { hopCostMs: config.routeHopCostMs } : {}) };
     this.router = new Router({ localId: config.nodeId, rng: config.rng, logger: config.logger.child({ module: "routing", node: config.nodeId }) }, 0);
     for (const seed of config.seeds) this.rememberSeed(seed);
@@ -201,6 +256,7 @@ export class NodeEngine implements EngineIo {
         rttvarMs: link.measurement.rtt.rttvarMs,
         loss: link.measurement.loss.ratio,
         upSinceMs: link.state.kind === "up" ? link.state.since : undefined,
+        ...this.neighbourSecurity(link),
       });
     }
     return result.sort((a, b) => a.id - b.id);
@@ -276,6 +332,16 @@ export class NodeEngine implements EngineIo {
     this.closed = true;
   }
 
+  /** The node's security settings and keys (GET /api/node). */
+  securityInfo(): SecurityInfo {
+    return this.security.info(this.insecure);
+  }
+
+  private neighbourSecurity(link: Link): Pick<NeighbourInfo, "binding" | "keyFingerprint"> {
+    const peer = link.path.channel?.peer;
+    return peer === undefined ? {} : { binding: peer.binding, keyFingerprint: fingerprint(peer.signingKey) };
+  }
+
   stats(): EngineStats {
     const links: LinkStats[] = [];
     for (const link of this.links.values()) {
@@ -320,9 +386,9 @@ export class NodeEngine implements EngineIo {
     path.opened = true;
     const link = path.link;
     if (link && link.state.kind === "opening") {
-      // The secure handshake of the next version runs here, before any other frame.
+      // The secure handshake runs here, before any other frame.
       link.state = { kind: "handshaking", since: now };
-      this.sendHello(link, now);
+      this.startHandshake(link, now);
     }
   }
 
@@ -346,11 +412,20 @@ export class NodeEngine implements EngineIo {
     }
     path.bytesIn += packet.byteLength;
     this.counters.bytesIn += packet.byteLength;
-    this.receivingPath = path;
-    const error = forEachFrame(packet, this.onReceivedFrame);
-    if (error !== undefined) {
-      this.drop("malformed");
-      this.log.debug({ path: formatAddress(path.address), error }, "malformed packet dropped");
+    if (this.insecure) {
+      this.receiveFrames(path, packet);
+    } else if (path.address.transport === "udp") {
+      this.receiveUnit(path, packet);
+    } else {
+      const error = forEachUnit(packet, (unit) => {
+        if (this.paths.has(path.id)) this.receiveUnit(path, unit);
+      });
+      if (error !== undefined) {
+        this.drop("malformed_unit");
+        this.log.debug({ path: formatAddress(path.address), error }, "malformed stream unit: closing the path");
+        this.failPath(path, `malformed unit: ${error}`);
+        return;
+      }
     }
     const link = path.link;
     if (link?.arq && this.links.get(link.peer) === link) this.pumpArq(link);
@@ -359,16 +434,49 @@ export class NodeEngine implements EngineIo {
   tick(now: number): void {
     this.now = now;
     if (this.closed) return;
+    for (const path of [...this.handshaking]) {
+      const channel = path.channel;
+      if (channel === undefined || !this.paths.has(path.id)) {
+        this.handshaking.delete(path);
+        continue;
+      }
+      if (now >= channel.nextDeadline()) {
+        channel.tick(now);
+        this.drainChannel(path);
+      }
+      if (channel.nextDeadline() === Infinity) this.handshaking.delete(path);
+    }
+    // Router and modules first: what they send can mark links active (probe due now), and the
+    // links' own timers below must see that in this same tick, or the deadline would stay at now.
+    if (now >= this.router.nextDeadline()) this.router.tick(now);
+    // Modules with timers (pub/sub digests and interest expiry).
+    if (this.started) for (const module of this.modules.values()) if (now >= module.nextDeadline()) module.tick(now);
     for (const link of [...this.links.values()]) this.tickLink(link, now);
     this.expireHalfOpen(now);
     if (now >= this.maintainAt) this.maintain(now);
-    if (now >= this.router.nextDeadline()) this.router.tick(now);
+  }
+
+  /**
+   * Pub/sub: sets the engine's clock before an API call that reaches a module directly (a publish
+   * through `pubsub.broker` from the library or the NATS port), so that what it sends is stamped
+   * with the right time. Never moves the clock backwards.
+   */
+  touch(now: number): void {
+    if (now > this.now) this.now = now;
+  }
+
+  private upNeighbourIds(): NodeId[] {
+    const ids: NodeId[] = [];
+    for (const link of this.links.values()) if (link.state.kind === "up") ids.push(link.peer);
+    return ids;
   }
 
   nextDeadline(): number {
     if (this.closed) return Infinity;
     let deadline = this.started ? Math.min(this.maintainAt, this.router.nextDeadline()) : Infinity;
+    if (this.started) for (const module of this.modules.values()) deadline = Math.min(deadline, module.nextDeadline());
     if (this.halfOpen.size > 0) deadline = Math.min(deadline, this.halfOpen.values().next().value!.createdAt + CONNECT_TIMEOUT_MS);
+    for (const path of this.handshaking) if (path.channel !== undefined) deadline = Math.min(deadline, path.channel.nextDeadline());
     for (const link of this.links.values()) {
       const state = link.state;
       if (state.kind === "up") {
@@ -407,6 +515,11 @@ export class NodeEngine implements EngineIo {
   };
 
   private onFrame(path: Path, header: FrameHeader, payload: Uint8Array, viaArq: boolean): void {
+    if (header.kind !== FrameKind.Routed && !this.insecure && header.source !== path.channel?.peerNodeId) {
+      // Link-local frames come from the authenticated peer of the path, and from nobody else.
+      this.drop("source_mismatch");
+      return;
+    }
     switch (header.kind) {
       case FrameKind.Link:
         this.onLinkFrame(path, header, payload);
@@ -437,7 +550,8 @@ export class NodeEngine implements EngineIo {
     if (link.state.kind !== "up") return;
     const measurement = link.measurement;
     const rtt = measurement.rtt;
-    const cost = measurement.suspected ? METRIC_INFINITY : linkCostUs(rtt.srttMs, rtt.mdevMs, measurement.loss.ratio, this.metricConfig);
+    const loss = metricLoss(measurement.loss.lostSamples, measurement.loss.samples);
+    const cost = measurement.suspected ? METRIC_INFINITY : linkCostUs(rtt.srttMs, rtt.mdevMs, loss, this.metricConfig);
     const previous = link.routeCostUs;
     if (!costChangedSignificantly(previous, cost) && (cost === previous || now - link.routeCostAt < LINK_COST_REFRESH_MS)) return;
     link.routeCostUs = cost;
@@ -616,7 +730,7 @@ export class NodeEngine implements EngineIo {
       }
       this.pumpArqOut(out);
     } else {
-      if (!reliable && out.path.address.transport === "udp" && frame.byteLength > this.config.udpMtu) {
+      if (!reliable && out.path.address.transport === "udp" && frame.byteLength > this.udpPacketBytes) {
         this.drop("too_large");
         return;
       }
@@ -638,6 +752,192 @@ export class NodeEngine implements EngineIo {
       this.drop("malformed");
       this.log.debug({ peer: link.peer, error }, "malformed ARQ frame dropped");
     }
+  }
+
+  // ─── Secure channels (one per path; secure-paths.ts) ────────────────────────────────────────────
+
+  private receiveFrames(path: Path, packet: Uint8Array): void {
+    this.receivingPath = path;
+    const error = forEachFrame(packet, this.onReceivedFrame);
+    if (error !== undefined) {
+      this.drop("malformed");
+      this.log.debug({ path: formatAddress(path.address), error }, "malformed packet dropped");
+    }
+  }
+
+  /** One unit (a datagram, or one unit cut from a stream) on a secured path. */
+  private receiveUnit(path: Path, unit: Uint8Array): void {
+    let channel = path.channel;
+    const type = unit[0];
+    if (channel !== undefined && channel.state.kind === "failed" && type === UnitType.HandshakeInit && path.inbound && path.link === undefined) {
+      channel = undefined; // a UDP peer starting over after a failed attempt
+    }
+    if (channel === undefined) {
+      if (type !== UnitType.HandshakeInit || !path.inbound) {
+        this.drop(type === UnitType.Record ? "record_no_session" : "unit_before_handshake");
+        if (path.address.transport !== "udp") this.failPath(path, "the first unit was not a handshake");
+        return;
+      }
+      const refused = this.security.admit(this.now, path.address);
+      if (refused !== undefined) {
+        this.drop(refused);
+        if (path.address.transport !== "udp") this.failPath(path, refused);
+        return;
+      }
+      channel = this.newChannel(path, "responder", undefined);
+    }
+    const received = channel.receive(this.now, unit);
+    if (type !== UnitType.Record) this.handshaking.add(path);
+    if (received.kind === "packet") {
+      // A plain Uint8Array view (the session opens into a Buffer): what reaches the API is a Uint8Array.
+      const packet = received.packet;
+      this.receiveFrames(path, new Uint8Array(packet.buffer, packet.byteOffset, packet.byteLength));
+    } else if (received.kind === "dropped") {
+      this.drop(type === UnitType.Record ? `record_${received.code}` : `handshake_${received.code}`);
+      if (received.fatal) {
+        this.drainChannel(path);
+        this.failPath(path, `${received.code}: ${received.error}`);
+        return;
+      }
+    }
+    this.drainChannel(path);
+  }
+
+  private newChannel(path: Path, role: "initiator" | "responder", expectedPeer: NodeId | undefined): SecureChannel {
+    const channel = this.security.channel(
+      this.now,
+      role,
+      path.address.transport,
+      { session: this.session, addresses: this.config.listenAddresses },
+      expectedPeer,
+      (peer) => this.vetPeer(path, peer),
+    );
+    path.channel = channel;
+    this.handshaking.add(path);
+    return channel;
+  }
+
+  /** The engine's last word on a verified peer (HandshakeConfig.acceptPeer): a refusal reason, or undefined. */
+  private vetPeer(path: Path, peer: HandshakePeer): string | undefined {
+    const refusal = this.security.checkKey(this.now, peer);
+    if (refusal !== undefined) {
+      this.drop("key_conflict");
+      return refusal;
+    }
+    const link = path.link;
+    if (link !== undefined && this.links.get(link.peer) === link && link.state.kind === "up" && link.peer !== peer.nodeId) {
+      return `this path belongs to node ${link.peer}`;
+    }
+    return undefined;
+  }
+
+  /** Opens the secure channel of an outbound link (or says hello on an already secured UDP path). */
+  private startHandshake(link: Link, now: number): void {
+    const path = link.path;
+    if (this.insecure || path.channel?.established === true) {
+      this.sendHello(link, now);
+      return;
+    }
+    // An inbound handshake running on this UDP path decides (the channel resolves simultaneous opens).
+    if (path.channel?.state.kind === "handshaking") return;
+    const channel = this.newChannel(path, "initiator", link.peer);
+    channel.start(now);
+    this.drainChannel(path);
+  }
+
+  /** Carries out what a channel produced: handshake units to send, established, failed. */
+  private drainChannel(path: Path): void {
+    const channel = path.channel;
+    if (channel === undefined) return;
+    for (let output = channel.poll(); output !== undefined; output = channel.poll()) {
+      if (path.channel !== channel || !this.paths.has(path.id)) continue;
+      switch (output.kind) {
+        case "transmit":
+          path.bytesOut += output.unit.byteLength;
+          this.counters.bytesOut += output.unit.byteLength;
+          this.output({ kind: "transmit", pathId: path.id, packet: output.unit, peer: path.link?.peer });
+          break;
+        case "established":
+          this.onEstablished(path, output.peer, output.renewed);
+          break;
+        case "failed":
+          this.onChannelFailed(path, output.failure);
+          break;
+      }
+    }
+  }
+
+  /**
+   * A handshake completed: the peer is authenticated and its hello (session, listen addresses)
+   * came in the handshake extension. The responder answers it as a hello (hello_ack, or
+   * hello_reject with referrals when full), inside the first record; the initiator waits for that
+   * answer, which also proves the peer accepted our identity.
+   */
+  private onEstablished(path: Path, peer: HandshakePeer, renewed: boolean): void {
+    const hello = decodeHello(peer.extension);
+    if (hello === undefined) {
+      this.drop("malformed_hello");
+      this.failPath(path, `node ${peer.nodeId} sent a malformed hello in its handshake`);
+      return;
+    }
+    this.security.bindKey(this.now, peer.nodeId, peer.signingKey);
+    this.security.succeeded(path.address);
+    this.onPeerAuthenticated(peer);
+    const channel = path.channel!;
+    if (channel.role === "initiator") {
+      const link = path.link;
+      if (link === undefined || this.links.get(link.peer) !== link) {
+        this.closePath(path);
+        return;
+      }
+      link.peerSession = hello.session;
+      link.peerAddresses = hello.addresses;
+      if (link.state.kind !== "up") link.state = { kind: "hello_sent", since: link.state.since, lastHelloAt: this.now };
+      return;
+    }
+    if (renewed) {
+      // UDP: the peer ran a new handshake on a live path (it restarted, or lost its session).
+      const link = path.link;
+      if (link !== undefined && this.links.get(link.peer) === link && link.state.kind === "up" && link.peerSession !== hello.session) {
+        this.linkDown(link, "peer restarted", this.now, true);
+      }
+    }
+    this.onHello(path, peer.nodeId, hello.session, hello.addresses);
+  }
+
+  /** Hook for end-to-end keys: a neighbour authenticated with its static key. */
+  private onPeerAuthenticated(peer: HandshakePeer): void {
+    void peer;
+  }
+
+  private onChannelFailed(path: Path, failure: HandshakeFailure): void {
+    const where = formatAddress(path.address);
+    this.drop(`handshake_${failure.code}`);
+    const link = path.link;
+    if (link !== undefined && this.links.get(link.peer) === link) {
+      const reason = `secure handshake with node ${link.peer} at ${where} failed: ${failure.message}`;
+      if (failure.code !== "timeout" && this.security.failed(this.now, path.address, false)) {
+        this.log.error({ peer: link.peer, address: where, code: failure.code, peerReason: failure.peerReason }, reason);
+      }
+      if (link.state.kind === "up") this.linkDown(link, reason, this.now);
+      else this.connectFailed(link, reason, this.now);
+      return;
+    }
+    if (this.security.failed(this.now, path.address, path.inbound) && failure.code !== "timeout") {
+      this.log.warn({ address: where, code: failure.code }, `refused a secure handshake from ${where}: ${failure.message}`);
+    }
+    this.closePath(path);
+  }
+
+  /** A protocol error on a path: its link (if any) goes down or fails, and the path closes. */
+  private failPath(path: Path, reason: string): void {
+    const link = path.link;
+    if (link !== undefined && this.links.get(link.peer) === link) {
+      if (link.state.kind === "up") this.linkDown(link, reason, this.now);
+      else this.connectFailed(link, reason, this.now);
+      return;
+    }
+    this.closePath(path);
   }
 
   // ─── Hello exchange ───────────────────────────────────────────────────────────────────────────
@@ -688,7 +988,8 @@ export class NodeEngine implements EngineIo {
         // A new session from another address: a restart, or someone claiming the peer's id. While
         // the old link is still alive the claim is refused; a peer that really restarted went silent
         // on its old path, which then times out, and its next hello is accepted.
-        if (this.now - existing.measurement.lastReceivedAt < ALIVE_CLAIM_WINDOW_PROBES * this.config.probeIntervalMs) {
+        // (On secured paths the peer proved its key, bound to its NodeId: a new session is a restart.)
+        if (this.insecure && this.now - existing.measurement.lastReceivedAt < ALIVE_CLAIM_WINDOW_PROBES * this.config.probeIntervalMs) {
           this.drop("id_conflict");
           this.log.warn(
             { peer, address: formatAddress(path.address), linkedAt: formatAddress(existing.path.address) },
@@ -745,6 +1046,13 @@ export class NodeEngine implements EngineIo {
       if (link.peerSession !== session) {
         this.linkDown(link, "peer restarted", this.now);
       }
+      return;
+    }
+    if (this.upLinkCount() >= this.config.maxNeighbours) {
+      // Links came up meanwhile (the handshake takes a round trip more than the hello did).
+      this.sendLink(path, peer, { type: "goodbye", detail: `node ${this.id} has its ${this.config.maxNeighbours} neighbours` });
+      this.flushPath(path);
+      this.connectFailed(link, `node ${this.id} got its ${this.config.maxNeighbours} neighbours meanwhile`, this.now);
       return;
     }
     link.peerSession = session;
@@ -805,12 +1113,12 @@ export class NodeEngine implements EngineIo {
     });
   }
 
-  private linkDown(link: Link, reason: string, now: number): void {
+  private linkDown(link: Link, reason: string, now: number, keepPath = false): void {
     if (this.links.get(link.peer) !== link) return;
     this.trialFailed(link);
     this.links.delete(link.peer);
     if (link.path.link === link) link.path.link = undefined;
-    this.closePath(link.path);
+    if (!keepPath) this.closePath(link.path);
     this.log.info({ peer: link.peer, reason }, "link down");
     // Routing: every destination through this neighbour fails over to its next feasible route now.
     this.router.linkDown(now, link.peer);
@@ -1014,7 +1322,9 @@ export class NodeEngine implements EngineIo {
       if (link.state.kind !== "up") continue;
       up.push({ peer: link.peer, srttMs: link.measurement.rtt.srttMs, upSince: link.state.since, trial: link.trial || link.probation });
     }
-    const decision = choosePrune({ now, maxNeighbours: this.config.maxNeighbours, links: up, utilities: this.router.neighbourUtilities() });
+    // Usefulness costs a pass over the table: only computed when the node is at its limit.
+    const full = up.length >= this.config.maxNeighbours;
+    const decision = full ? choosePrune({ now, maxNeighbours: this.config.maxNeighbours, links: up, utilities: this.router.neighbourUtilities() }) : { kind: "keep" as const };
     if (decision.kind === "drop") {
       const link = this.links.get(decision.peer)!;
       this.log.debug({ peer: decision.peer }, decision.reason);
@@ -1028,10 +1338,10 @@ export class NodeEngine implements EngineIo {
     // trial among them paid off.
     let trialPending = false;
     for (const link of this.links.values()) {
-      const judged = link.state.kind === "up" && now - link.state.since >= TRIAL_EVALUATE_MS;
-      if (judged) this.endProbation(link, now);
+      const age = link.state.kind === "up" ? now - link.state.since : 0;
+      if (age >= TRIAL_EVALUATE_MS) this.endProbation(link, now);
       if (!link.trial) continue;
-      if (judged) {
+      if (age >= TRIAL_SUCCESS_AFTER_MS) {
         link.trial = false;
         this.trialIntervalMs = NEIGHBOUR_POLICY_INTERVAL_MS;
       } else {
@@ -1099,7 +1409,7 @@ export class NodeEngine implements EngineIo {
     const link = this.newLink(path, peer, { kind: "opening", since: now });
     if (reuse) {
       link.state = { kind: "handshaking", since: now };
-      this.sendHello(link, now);
+      this.startHandshake(link, now);
     } else {
       this.output({ kind: "open_path", pathId: path.id, address });
     }
@@ -1128,6 +1438,7 @@ export class NodeEngine implements EngineIo {
       opened: false,
       createdAt: this.now,
       link: undefined,
+      channel: undefined,
       pending: [],
       tails: undefined,
       pendingBytes: 0,
@@ -1164,6 +1475,7 @@ export class NodeEngine implements EngineIo {
 
   private forgetPath(path: Path): void {
     this.paths.delete(path.id);
+    this.handshaking.delete(path);
     this.halfOpen.delete(path);
     const key = formatAddress(path.address);
     if (path.address.transport === "udp" && this.udpPathByAddress.get(key) === path) this.udpPathByAddress.delete(key);
@@ -1189,12 +1501,13 @@ export class NodeEngine implements EngineIo {
    * Routing: the frame leaves through the router's next hop (a direct link while the router has
    * no route yet, e.g. in the first milliseconds of a link).
    */
-  private sendRouted(destination: NodeId, module: number, payload: Uint8Array, reliable: boolean, ttl = DEFAULT_TTL): SkeinError | undefined {
+  private sendRouted(destination: NodeId, module: number, payload: Uint8Array, reliable: boolean, ttl = DEFAULT_TTL, direct = false): SkeinError | undefined {
     if (this.closed) return new SkeinError("CLOSED", "the node is closed");
     if (payload.byteLength > MAX_FRAME_PAYLOAD_BYTES) {
       return new SkeinError("TOO_LARGE", `message of ${payload.byteLength} bytes exceeds the ${MAX_FRAME_PAYLOAD_BYTES}-byte limit; split it`);
     }
-    const hop = this.nextHop(destination);
+    // `direct` (pub/sub, RouteAwareHost.sendToNeighbour): on the link to `destination` itself.
+    const hop = direct ? destination : this.nextHop(destination);
     const link = hop === undefined ? undefined : this.links.get(hop);
     if (!link || link.state.kind !== "up") {
       this.drop("no_route");
@@ -1223,10 +1536,10 @@ export class NodeEngine implements EngineIo {
       this.pumpArqOut(link);
       return undefined;
     }
-    if (link.path.address.transport === "udp" && frame.byteLength > this.config.udpMtu) {
+    if (link.path.address.transport === "udp" && frame.byteLength > this.udpPacketBytes) {
       return new SkeinError(
         "TOO_LARGE",
-        `datagram of ${frame.byteLength} bytes exceeds the UDP MTU of ${this.config.udpMtu} bytes; send it reliable (it is then fragmented) or raise --udp-mtu`,
+        `datagram of ${frame.byteLength} bytes exceeds the ${this.udpPacketBytes} bytes one UDP datagram carries (MTU ${this.config.udpMtu} less the record overhead); send it reliable (it is then fragmented) or raise --udp-mtu`,
       );
     }
     this.queueFrame(link.path, frame);
@@ -1240,7 +1553,7 @@ export class NodeEngine implements EngineIo {
    */
   private arqOf(link: Link): ArqChannel | undefined {
     if (link.arq === undefined && link.path.address.transport === "udp" && link.state.kind === "up") {
-      link.arq = new ArqChannel({ ...DEFAULT_ARQ_CONFIG, maxSegmentBytes: this.config.udpMtu - FRAME_HEADER_BYTES - ARQ_SEGMENT_HEADER_BYTES });
+      link.arq = new ArqChannel({ ...DEFAULT_ARQ_CONFIG, maxSegmentBytes: this.udpPacketBytes - FRAME_HEADER_BYTES - ARQ_SEGMENT_HEADER_BYTES });
     }
     return link.arq;
   }
@@ -1293,20 +1606,37 @@ export class NodeEngine implements EngineIo {
     this.drainRouter();
     for (const path of this.dirtyPaths) this.flushPath(path);
     this.dirtyPaths.length = 0;
+    if (this.sealFailedPaths.length > 0) {
+      const failed = this.sealFailedPaths.splice(0);
+      for (const path of failed) this.failPath(path, "a record could not be sealed");
+    }
   }
 
   private flushPath(path: Path): void {
     const frames = path.pending;
     if (frames.length === 0) return;
     const tails = path.tails;
-    const limit = path.address.transport === "udp" ? this.config.udpMtu : STREAM_PACKET_MAX_BYTES;
+    const udp = path.address.transport === "udp";
+    const limit = udp ? this.udpPacketBytes : STREAM_PACKET_MAX_BYTES;
     const peer = path.link?.peer;
+    const channel = path.channel;
+    if (!this.insecure && channel?.established !== true) {
+      // Nothing leaves a path before its handshake completed.
+      this.drop("not_established", frames.length);
+      frames.length = 0;
+      path.tails = undefined;
+      path.pendingBytes = 0;
+      return;
+    }
     let start = 0;
     while (start < frames.length) {
       let end = start;
       let size = 0;
       let tail: Uint8Array | undefined;
       while (end < frames.length && (end === start || size + frames[end]!.byteLength <= limit)) {
+        // A frame whose payload rides as a tail starts its own packet: one record never exceeds
+        // one largest frame (RECORD_MAX_PLAINTEXT_BYTES).
+        if (end > start && tails?.[end] !== undefined) break;
         size += frames[end]!.byteLength;
         tail = tails?.[end];
         end += 1;
@@ -1326,8 +1656,32 @@ export class NodeEngine implements EngineIo {
       const bytes = packet.byteLength + (tail?.byteLength ?? 0);
       path.bytesOut += bytes;
       this.counters.bytesOut += bytes;
-      this.output({ kind: "transmit", pathId: path.id, packet, tail, peer });
       start = end;
+      if (channel === undefined || this.insecure) {
+        // Unsealed: the packet is its own plaintext (the simulator's frame tracing reads it).
+        this.output({ kind: "transmit", pathId: path.id, packet, rest: tail === undefined ? undefined : [tail], peer, plaintext: this.config.exposePlaintext === true ? packet : undefined });
+        continue;
+      }
+      // Whole packets are sealed, in order, at flush time: one record per packet (a datagram, or
+      // pieces for one writev on a stream).
+      let sealed: Uint8Array[];
+      try {
+        sealed = udp ? [channel.seal(this.now, packet)] : channel.sealParts(this.now, tail === undefined ? [packet] : [packet, tail]);
+      } catch (error) {
+        this.drop("seal_failed", frames.length - start + 1);
+        this.log.warn({ path: formatAddress(path.address), err: String(error) }, "could not seal a packet; closing the path");
+        // A record never written breaks a stream's counter sequence: the stream must go.
+        if (!udp) this.sealFailedPaths.push(path);
+        break;
+      }
+      this.output({
+        kind: "transmit",
+        pathId: path.id,
+        packet: sealed[0]!,
+        rest: sealed.length > 1 ? sealed.slice(1) : undefined,
+        peer,
+        plaintext: this.config.exposePlaintext === true ? packet : undefined,
+      });
     }
     frames.length = 0;
     path.tails = undefined;
@@ -1397,8 +1751,8 @@ export class NodeEngine implements EngineIo {
     this.outputs.push(output);
   }
 
-  private drop(reason: string): void {
-    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+  private drop(reason: string, count = 1): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + count;
   }
 }
 

@@ -20,11 +20,13 @@ export type PathId = number;
 
 export type EngineOutput =
   /**
-   * Send one packet (a UDP datagram, or whole frames to append to a TCP stream) on a path. On
-   * stream paths a large frame's payload comes as `tail`, to be written right after `packet`
-   * without copying (a writev); never on UDP paths.
+   * Send one packet on a path: a UDP datagram (one unit: a handshake message or a sealed record),
+   * or bytes to append to a TCP stream. On stream paths a packet may come in pieces: `rest`, to
+   * be written right after `packet` without copying (a writev: a record sealed by parts, or in
+   * insecure mode a large frame's payload); never on UDP paths. `plaintext` (only when the engine
+   * runs with `exposePlaintext`, the simulator's tracing) is the frames the record seals.
    */
-  | { kind: "transmit"; pathId: PathId; packet: Uint8Array; tail?: Uint8Array | undefined; peer: NodeId | undefined }
+  | { kind: "transmit"; pathId: PathId; packet: Uint8Array; rest?: readonly Uint8Array[] | undefined; peer: NodeId | undefined; plaintext?: Uint8Array | undefined }
   /**
    * Open a path to `address`. The driver answers with `pathOpened` (TCP connected; UDP at once)
    * or `pathClosed` (could not connect).
@@ -46,6 +48,10 @@ export interface NeighbourInfo {
   /** Fraction of probes lost over the sliding window, 0..1. */
   loss: number;
   upSinceMs: number | undefined;
+  /** How the peer's NodeId is bound to its key (secured links). */
+  binding?: "derived" | "certificate" | "claimed" | undefined;
+  /** First 8 bytes of the peer's Ed25519 key, hex. */
+  keyFingerprint?: string | undefined;
 }
 
 /** One route of the table (`node.routes()`, GET /api/routes), metrics in ms one way. */

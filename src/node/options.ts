@@ -29,10 +29,26 @@ export interface NodeOptions {
   linkTimeoutMs?: number;
   /** Largest UDP datagram sent (default 1400 bytes; up to 65507 on loopback). */
   udpMtu?: number;
+  /** Routing: cost added to every link's metric, ms one way (default 0.1): prefers fewer relays when gains are tiny. */
+  routeHopCostMs?: number;
   /** Serve NATS clients (the NATS client protocol) on this TCP port (0 = any free port). */
   natsPort?: number;
   /** Interface for the NATS port, `HOST` or `HOST:PORT` (default: `bind`). A port here sets natsPort. */
   natsAddr?: string;
+  /** The node's key file (`skein keygen --out FILE`). */
+  key?: string;
+  /**
+   * Without `key`: the node key is loaded from (or created in) DATA_DIR/node.key, so a restarted
+   * node keeps its identity. `skein node` defaults it to ./.skein; createNode() without `key` or
+   * `dataDir` uses a fresh in-memory key.
+   */
+  dataDir?: string;
+  /** Network admission by pre-shared key: a file of 64 hex characters (`skein keygen --network`). */
+  networkKey?: string;
+  /** Network admission by certificate: the network CA's public key file (`skein ca init`)… */
+  ca?: string;
+  /** …and this node's certificate (`skein ca sign`). Both or neither. */
+  cert?: string;
 }
 
 export const NODE_OPTION_DEFAULTS = {
@@ -43,3 +59,6 @@ export const NODE_OPTION_DEFAULTS = {
   linkTimeoutMs: 5000,
   udpMtu: 1400,
 } as const;
+
+/** `skein node`'s default data directory (createNode() has none: an in-memory key). */
+export const CLI_DATA_DIR_DEFAULT = ".skein";

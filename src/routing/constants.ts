@@ -91,6 +91,11 @@ export const MAX_TRACE_HOPS = 16;
 export const NEIGHBOUR_POLICY_INTERVAL_MS = 500;
 /** A trial link is judged this long after it came up (RTT measured, the peer's table received). */
 export const TRIAL_EVALUATE_MS = 1_000;
+/**
+ * A trial link still up this long after it came up paid off (both ends have judged it by then:
+ * the peer, at its limit, may drop the newcomer once it is POLICY_MIN_LINK_AGE_MS old).
+ */
+export const TRIAL_SUCCESS_AFTER_MS = 3_000;
 /** A peer that was tried (or dropped by the policy) is not tried again for this long. */
 export const TRIAL_RETRY_MS = 120_000;
 /** Exploration slows down after trials that did not pay off, doubling up to this pause. */
@@ -98,8 +103,8 @@ export const TRIAL_BACKOFF_MAX_MS = 60_000;
 /** A link younger than this is never dropped by the policy (it has not been measured yet). */
 export const POLICY_MIN_LINK_AGE_MS = 1_000;
 /** A newcomer replaces an established link only when its usefulness is this much larger… */
-export const POLICY_REPLACE_RATIO = 0.1;
+export const POLICY_REPLACE_RATIO = 0.25;
 /** …plus this absolute margin (µs of one-way delay summed over destinations). */
-export const POLICY_REPLACE_MIN_US = 1_000;
+export const POLICY_REPLACE_MIN_US = 5_000;
 /** The usefulness of a link that is the only loop-free way to some destination. */
 export const POLICY_SOLE_ROUTE_UTILITY_US = 10_000_000;

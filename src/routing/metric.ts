@@ -55,6 +55,15 @@ export function linkCostUs(srttMs: number | undefined, mdevMs: number | undefine
   return Math.min(Math.max(costUs, 1), MAX_LINK_COST_US);
 }
 
+/**
+ * The loss ratio the metric charges: a single loss in the window is treated as noise (one probe in
+ * 32 is a 3% step, larger than most relay gains, and would hold for the window's 32 s).
+ */
+export function metricLoss(lostSamples: number, samples: number): number {
+  if (samples <= 0 || lostSamples <= 1) return 0;
+  return (lostSamples - 1) / samples;
+}
+
 /** a + b, saturating below infinity; infinity when either is infinite. */
 export function addMetric(a: number, b: number): number {
   if (a === METRIC_INFINITY || b === METRIC_INFINITY) return METRIC_INFINITY;

@@ -464,7 +464,7 @@ export class Router {
       t.cellSeqno[cell] = entry.seqno;
       t.cellHops[cell] = entry.hops;
       t.cellExpiryCs[cell] = expiryCs;
-      this.select(d, now);
+      this.reconsider(d, slot, now);
     }
   }
 
@@ -536,8 +536,25 @@ export class Router {
     const t = this.table;
     for (let d = 0; d < t.highWater; d++) {
       if (t.destId[d] === 0) continue;
-      if (t.selSlot[d] === slot || t.cellMetric[d * t.slotCap + slot] !== METRIC_INFINITY) this.select(d, now);
+      if (t.selSlot[d] === slot || t.cellMetric[d * t.slotCap + slot] !== METRIC_INFINITY) this.reconsider(d, slot, now);
     }
+  }
+
+  /**
+   * The route through `slot` for destination d changed (its advertisement or its link cost):
+   * reselects d unless that cannot change anything — the slot is not the selected one, no hold is
+   * running, and its route is no better than the selected one. (A dump of a thousand entries from
+   * a new neighbour then costs a comparison per entry, not a scan of every neighbour.)
+   */
+  private reconsider(d: number, slot: number, now: number): void {
+    const t = this.table;
+    const selected = t.selSlot[d]!;
+    if (selected === NO_SLOT || selected === slot || !Number.isNaN(t.holdSince[d]!)) {
+      this.select(d, now);
+      return;
+    }
+    const metric = addMetric(t.cellMetric[d * t.slotCap + slot]!, t.slotCost[slot]!);
+    if (metric < t.selMetric[d]!) this.select(d, now);
   }
 
   /** Whether the route in `cell` passes the feasibility condition for destination d (RFC 8966 §3.5.1). */

@@ -215,13 +215,14 @@ export class Driver implements TransportSink {
             }
             const peer = output.peer;
             if (peer !== undefined && this.peerPaths.get(peer) !== output.pathId) this.peerPaths.set(peer, output.pathId);
+            const rest = output.rest;
             if (this.latency !== undefined) {
               this.latency.transmit(transport, output.pathId, output.packet, peer);
-              if (output.tail !== undefined) this.latency.transmit(transport, output.pathId, output.tail, peer);
+              if (rest !== undefined) for (const piece of rest) this.latency.transmit(transport, output.pathId, piece, peer);
             } else {
               transport.transmit(output.pathId, output.packet);
-              // Stream paths only: the second write joins the first in the corked writev.
-              if (output.tail !== undefined) transport.transmit(output.pathId, output.tail);
+              // Stream paths only: the next writes join the first in the corked writev.
+              if (rest !== undefined) for (const piece of rest) transport.transmit(output.pathId, piece);
             }
             break;
           }

@@ -32,7 +32,10 @@ import { parseWebAddr, type WebAddr } from "./web-addr.js";
 import { Inbox } from "./inbox.js";
 import { LatencyEmulator, type LatencyMatrix, loadLatencyMatrix } from "./latency.js";
 import { createLogger, isLogLevel, LOG_LEVELS, type RuntimeLogLevel } from "./logger.js";
-import { TcpTransport } from "./tcp.js";
+import { TcpTransport, UNIT_FRAMING } from "./tcp.js";
+import { systemEntropy } from "../core/entropy.js";
+import { warmUpCrypto } from "../crypto/channel.js";
+import { checkOwnCredentials, loadSecurity } from "./security.js";
 import type { Transport } from "./transport.js";
 import { UdpTransport } from "./udp.js";
 // pub/sub (issue 5): the broker, library API and NATS port live in pubsub.ts.
@@ -62,8 +65,14 @@ const KNOWN_OPTIONS = new Set([
   "probeIntervalMs",
   "linkTimeoutMs",
   "udpMtu",
+  "routeHopCostMs",
   "natsPort",
   "natsAddr",
+  "key",
+  "dataDir",
+  "networkKey",
+  "ca",
+  "cert",
 ]);
 
 /** Options after validation, with defaults filled in. */
@@ -82,6 +91,14 @@ export interface ResolvedNodeOptions {
   udpMtu: number;
   /** The NATS client port (pub/sub, issue 5), when natsPort or natsAddr was given. */
   nats: NatsPortOptions | undefined;
+  /** Routing: per-hop cost, ms (undefined: the engine's default). */
+  routeHopCostMs: number | undefined;
+  /** Security: file paths (security.ts loads them). */
+  key: string | undefined;
+  dataDir: string | undefined;
+  networkKey: string | undefined;
+  ca: string | undefined;
+  cert: string | undefined;
   /** Keys the runtime does not know (warned about, not refused). */
   unknownKeys: string[];
 }
@@ -168,7 +185,23 @@ export function validateNodeOptions(options: NodeOptions | undefined): ResolvedN
 
   const nats = validateNats(o.natsPort, o.natsAddr, bind);
 
-  return { nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, nats, unknownKeys };
+  const routeHopCostMs = o.routeHopCostMs;
+  if (routeHopCostMs !== undefined && (typeof routeHopCostMs !== "number" || !Number.isFinite(routeHopCostMs) || routeHopCostMs < 0 || routeHopCostMs > 1000)) {
+    throw bad(`bad routeHopCostMs ${show(routeHopCostMs)}: expected milliseconds in 0..1000`);
+  }
+
+  const files: Record<"key" | "dataDir" | "networkKey" | "ca" | "cert", string | undefined> = { key: undefined, dataDir: undefined, networkKey: undefined, ca: undefined, cert: undefined };
+  for (const name of Object.keys(files) as (keyof typeof files)[]) {
+    const value = o[name];
+    if (value === undefined) continue;
+    if (typeof value !== "string" || value.length === 0) throw bad(`bad ${name} ${show(value)}: expected a file path`);
+    files[name] = value;
+  }
+  if ((files.ca === undefined) !== (files.cert === undefined)) {
+    throw bad(files.ca === undefined ? "cert given without ca: certificate mode needs both --ca FILE and --cert FILE" : "ca given without cert: certificate mode needs both --ca FILE and --cert FILE");
+  }
+
+  return { nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, nats, routeHopCostMs, ...files, unknownKeys };
 }
 
 /** pub/sub (issue 5): `natsAddr` is HOST or HOST:PORT (default host: bind); `natsPort` wins over its port. */
@@ -248,7 +281,8 @@ export class RuntimeNode implements SkeinNode {
     this.logger = logger;
     this.addresses = config.listenAddresses.map(formatAddress);
     this.engine = new NodeEngine(config);
-    this.pubsub = new NodePubSub(config.nodeId, logger.child({ module: "pubsub" }));
+    // Pub/sub: the library API and NATS port share the engine's overlay broker (module 4).
+    this.pubsub = new NodePubSub(config.nodeId, logger.child({ module: "pubsub" }), this.engine.pubsub.broker);
     const clock = (): number => performance.now();
     this.startedAtMs = clock();
     const runtimeLogger = logger.child({ module: "runtime" });
@@ -266,6 +300,13 @@ export class RuntimeNode implements SkeinNode {
       onWake: () => this.wake(),
     });
     this.driver = driver;
+    // Pub/sub: a publish or subscription change made outside an engine input (library, NATS port)
+    // stamps the engine with the current time and schedules one drain for what it queued.
+    this.engine.pubsub.beforeSend = () => {
+      this.engine.touch(driver!.now());
+      driver!.scheduleDrain();
+    };
+    this.engine.pubsub.externalBacklog = (neighbour) => driver!.queuedBytes(neighbour) - this.engine.backlogBytes(neighbour);
   }
 
   /** Starts the engine (joins through the seeds) and, with `webAddr`, the HTTP API. */
@@ -340,6 +381,16 @@ export class RuntimeNode implements SkeinNode {
     add(this.driver.counters, "");
     if (this.inbox.dropped > 0) all.set("inbox_full", this.inbox.dropped);
     add(this.pubsub.counters(), "");
+    // Pub/sub overlay (module 4): per-link drops, no-route destinations, malformed, refused interest.
+    const overlay = this.engine.pubsub.stats();
+    const overlayCounters = new Map<string, number>();
+    if (overlay.linkDropped > 0) overlayCounters.set("pubsub_link_dropped", overlay.linkDropped);
+    if (overlay.noRoute > 0) overlayCounters.set("pubsub_no_route", overlay.noRoute);
+    if (overlay.sendFailed > 0) overlayCounters.set("pubsub_send_failed", overlay.sendFailed);
+    if (overlay.malformed > 0) overlayCounters.set("pubsub_malformed", overlay.malformed);
+    if (overlay.refused > 0) overlayCounters.set("pubsub_interest_refused", overlay.refused);
+    if (overlay.expiredOrigins > 0) overlayCounters.set("pubsub_interest_expired", overlay.expiredOrigins);
+    add(overlayCounters, "");
     return all;
   }
 
@@ -532,8 +583,13 @@ function isBackpressure(error: unknown): boolean {
  */
 export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> {
   const resolved = validateNodeOptions(options);
-  const nodeId = resolved.nodeId ?? randomNodeId();
+  const security = await loadSecurity(resolved);
+  const nodeId = resolved.nodeId ?? security.defaultNodeId;
   const logger = createLogger({ level: resolved.logLevel, bindings: { node: nodeId } });
+  const check = checkOwnCredentials(security, nodeId);
+  if (check !== undefined) throw new SkeinError("BAD_OPTION", check);
+  const warmUpMs = warmUpCrypto(systemEntropy, () => performance.now());
+  logger.debug({ warmUpMs }, "crypto warmed up");
   if (resolved.unknownKeys.length > 0) {
     logger.warn({ keys: resolved.unknownKeys }, "ignoring unknown node options");
   }
@@ -545,13 +601,18 @@ export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> 
       transports.push(await UdpTransport.bind({ host: resolved.bind, port: resolved.udpPort, logger: logger.child({ module: "udp" }) }));
     }
     if (resolved.tcpPort !== undefined) {
-      transports.push(await TcpTransport.listen({ host: resolved.bind, port: resolved.tcpPort, logger: logger.child({ module: "tcp" }) }));
+      transports.push(await TcpTransport.listen({ host: resolved.bind, port: resolved.tcpPort, logger: logger.child({ module: "tcp" }), framing: UNIT_FRAMING }));
     }
   } catch (error) {
     await Promise.all(transports.map((transport) => transport.shutdown(0)));
     throw error;
   }
 
+  // Said once the sockets are bound: a node that cannot start prints only why.
+  for (const line of security.notices) logger.info({}, line);
+  if (security.networkKey === undefined && security.trust.caPublicKey === undefined) {
+    logger.warn({}, "open network: no --network-key and no --ca; any node that can reach this one can join");
+  }
   const listenAddresses: Address[] = transports.map((transport) => transport.localAddress);
   const config: EngineConfig = {
     nodeId,
@@ -561,8 +622,15 @@ export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> 
     probeIntervalMs: resolved.probeIntervalMs,
     linkTimeoutMs: resolved.linkTimeoutMs,
     udpMtu: resolved.udpMtu,
+    ...(resolved.routeHopCostMs !== undefined ? { routeHopCostMs: resolved.routeHopCostMs } : {}),
     rng: new SeededRng(randomBytes(4).readUInt32BE(0)),
     logger: logger.child({ module: "engine" }),
+    identity: security.identity,
+    entropy: systemEntropy,
+    networkKey: security.networkKey,
+    certificate: security.certificate,
+    trust: security.trust,
+    wallClockOffsetMs: Date.now() - performance.now(),
   };
 
   let node: RuntimeNode;

@@ -45,8 +45,10 @@ export class NodePubSub {
   constructor(
     private readonly nodeId: NodeId,
     private readonly logger: Logger,
+    /** The engine's broker (overlay-wide, engine.pubsub.broker); a local-only one when omitted. */
+    broker?: Broker,
   ) {
-    this.broker = new Broker({ rng: new SeededRng(randomBytes(4).readUInt32BE(0)) });
+    this.broker = broker ?? new Broker({ rng: new SeededRng(randomBytes(4).readUInt32BE(0)) });
     this.client = new PubSubClient(this.broker, {
       inboxPrefix: `_INBOX.${randomToken()}`,
       onSlowConsumer: (subscription) => {

@@ -13,6 +13,7 @@ import net from "node:net";
 import type { Address } from "../core/address.js";
 import type { Logger } from "../core/log.js";
 import type { PathId } from "../node/io.js";
+import { UNIT_HEADER_BYTES, unitSizeAt } from "../crypto/units.js";
 import { FRAME_HEADER_BYTES, frameSizeAt } from "../wire/frame.js";
 import { bump, type Transport, type TransportSink } from "./transport.js";
 import { bindError, errorCode } from "./udp.js";
@@ -21,7 +22,27 @@ import { bindError, errorCode } from "./udp.js";
 export const TCP_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
- * Cuts a byte stream into runs of whole frames. Holds at most one incomplete frame (bounded by the
+ * How a stream is cut: `units` (secured paths: 4-byte unit headers, crypto/units.ts, whose length
+ * limit is the maximum frame size plus the record overhead, and 2 KiB for handshake units) or
+ * `frames` (insecure mode: plaintext frame headers).
+ */
+export interface StreamFraming {
+  headerBytes: number;
+  /** Size of the element at `offset`, 0 when more bytes are needed, or an error text. */
+  sizeAt(bytes: Uint8Array, offset: number): number | string;
+}
+
+export const UNIT_FRAMING: StreamFraming = { headerBytes: UNIT_HEADER_BYTES, sizeAt: unitSizeAt };
+export const FRAME_FRAMING: StreamFraming = {
+  headerBytes: FRAME_HEADER_BYTES,
+  sizeAt: (bytes, offset) => {
+    const size = frameSizeAt(bytes, offset);
+    return typeof size === "number" ? size : size.ok ? "invalid frame header" : size.error;
+  },
+};
+
+/**
+ * Cuts a byte stream into runs of whole frames (or units: `framing`). Holds at most one incomplete frame (bounded by the
  * header's payload limit, MAX_FRAME_PAYLOAD_BYTES), as the chunks it came in until it is whole, so
  * that a large frame is copied once. Frames that lie whole inside one chunk are never copied.
  */
@@ -31,6 +52,8 @@ export class FrameReassembler {
   /** Size of the incomplete frame at the head, 0 while its header is incomplete. */
   private need = 0;
   private failed: string | undefined;
+
+  constructor(private readonly framing: StreamFraming = FRAME_FRAMING) {}
 
   /** Bytes held back waiting for the rest of a frame. */
   get bufferedBytes(): number {
@@ -51,15 +74,16 @@ export class FrameReassembler {
     if (this.pendingBytes > 0) {
       if (this.need === 0) {
         // Complete the header first (it is small: copying it is cheap).
-        const take = Math.min(FRAME_HEADER_BYTES - this.pendingBytes, length);
+        const headerBytes = this.framing.headerBytes;
+        const take = Math.min(headerBytes - this.pendingBytes, length);
         this.pending.push(chunk.subarray(0, take));
         this.pendingBytes += take;
         offset = take;
-        if (this.pendingBytes < FRAME_HEADER_BYTES) return undefined;
+        if (this.pendingBytes < headerBytes) return undefined;
         const header = concat(this.pending, this.pendingBytes);
         this.pending = [header];
-        const size = frameSizeAt(header, 0);
-        if (typeof size !== "number") return this.fail(size.ok ? "invalid frame header" : size.error);
+        const size = this.framing.sizeAt(header, 0);
+        if (typeof size !== "number") return this.fail(size);
         this.need = size;
       }
       const want = this.need - this.pendingBytes;
@@ -83,9 +107,9 @@ export class FrameReassembler {
     let error: string | undefined;
     let incomplete = 0;
     while (end < length) {
-      const size = frameSizeAt(chunk, end);
+      const size = this.framing.sizeAt(chunk, end);
       if (typeof size !== "number") {
-        error = size.ok ? "invalid frame header" : size.error;
+        error = size;
         break;
       }
       if (size === 0 || end + size > length) {
@@ -125,7 +149,7 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
 }
 
 class Connection {
-  readonly reassembler = new FrameReassembler();
+  readonly reassembler: FrameReassembler;
   /** The engine closed the path: no `pathClosed` for it, and inbound data is ignored. */
   closedByEngine = false;
   /** `pathClosed` was reported (or must not be). */
@@ -143,6 +167,7 @@ class Connection {
     outbound: boolean,
   ) {
     this.connecting = outbound;
+    this.reassembler = new FrameReassembler(transport.framing);
     this.deliver = (packet) => {
       if (this.closedByEngine || this.reported) return false;
       transport.deliver(this.pathId, packet);
@@ -153,7 +178,7 @@ class Connection {
       // A plain Uint8Array view: messages reach the program as Uint8Array whatever the transport.
       const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       const error = this.reassembler.push(bytes, this.deliver);
-      if (error !== undefined) transport.fail(this, `invalid frame on tcp stream: ${error}`);
+      if (error !== undefined) transport.fail(this, `invalid unit on tcp stream: ${error}`);
     };
   }
 }
@@ -163,6 +188,8 @@ export interface TcpListenOptions {
   port: number;
   logger: Logger;
   connectTimeoutMs?: number;
+  /** `units` for secured engines (default), `frames` for an insecure engine. */
+  framing?: StreamFraming;
 }
 
 export class TcpTransport implements Transport {
@@ -181,6 +208,7 @@ export class TcpTransport implements Transport {
     readonly localAddress: Address,
     private readonly logger: Logger,
     connectTimeoutMs: number,
+    readonly framing: StreamFraming,
   ) {
     this.connectTimeoutMs = connectTimeoutMs;
     server.on("connection", (socket) => this.onConnection(socket));
@@ -210,6 +238,7 @@ export class TcpTransport implements Transport {
       { transport: "tcp", host: options.host, port: bound.port },
       options.logger,
       options.connectTimeoutMs ?? TCP_CONNECT_TIMEOUT_MS,
+      options.framing ?? UNIT_FRAMING,
     );
   }
 

@@ -21,6 +21,8 @@ import { SkeinError } from "../core/errors.js";
 import { type Logger, nullLogger } from "../core/log.js";
 import type { NodeId } from "../core/node-id.js";
 import { SeededRng } from "../core/rng.js";
+import { SeededEntropy } from "../core/entropy.js";
+import { type NodeIdentity, generateIdentity } from "../crypto/identity.js";
 import { NodeEngine } from "../node/engine.js";
 import { ENGINE_DEFAULTS, type EngineConfig } from "../node/engine-config.js";
 import type { EngineIo, EngineOutput, NeighbourInfo, NodeEvent, PathId } from "../node/io.js";
@@ -75,11 +77,16 @@ export interface SimRecord {
  * One packet a node transmitted, as the network saw it (`onTransmit`): the frames a scenario can
  * observe to learn the hops frames actually took. `packet` is the simulator's copy (do not modify).
  */
+/** The simulated wall clock starts here (2025-01-01T00:00:00Z): certificates and end-to-end sessions see a fixed epoch. */
+export const SIM_WALL_CLOCK_EPOCH_MS = Date.UTC(2025, 0, 1);
+
 export interface TransmitRecord {
   at: number;
   from: NodeId;
   to: NodeId;
   packet: Uint8Array;
+  /** The frames the packet's record seals (undefined for handshake units): what tracing reads. */
+  plaintext: Uint8Array | undefined;
   /** False when the network dropped it (loss, partition, blocked link). */
   delivered: boolean;
 }
@@ -115,6 +122,10 @@ interface SimNode<E> {
   readonly address: Address;
   readonly addressKey: string;
   readonly rngSource: SeededRng;
+  /** Randomness for handshakes and end-to-end sessions: forked again at every boot. */
+  readonly entropySource: SeededEntropy;
+  /** The node's keys: generated once, kept across restarts (as a key file would be). */
+  readonly identity: NodeIdentity;
   engine: E | undefined;
   /** Bumped at every crash/restart: events for an older incarnation are ignored. */
   incarnation: number;
@@ -199,7 +210,9 @@ export class Simulator<E extends SimEngine = NodeEngine> {
     this.maxDurationMs = options.maxDurationMs ?? 3_600_000;
     this.maxEvents = options.maxEvents ?? 20_000_000;
     this.maxRecords = options.maxRecords ?? 200_000;
+    const entropy = new SeededEntropy(`skein simulator ${this.seed}`);
     for (let id = 1; id <= n; id++) {
+      const nodeEntropy = entropy.fork();
       const address = simAddress(id);
       const addressKey = formatAddress(address);
       this.nodes.push({
@@ -208,6 +221,8 @@ export class Simulator<E extends SimEngine = NodeEngine> {
         address,
         addressKey,
         rngSource: rng.fork(),
+        entropySource: nodeEntropy,
+        identity: generateIdentity(nodeEntropy),
         engine: undefined,
         incarnation: 0,
         paths: new Map(),
@@ -460,6 +475,11 @@ export class Simulator<E extends SimEngine = NodeEngine> {
       ...(this.tunables.routeHopCostMs !== undefined ? { routeHopCostMs: this.tunables.routeHopCostMs } : {}),
       rng: node.rngSource.fork(),
       logger: this.logger.child({ node: node.id }),
+      // Secured links, deterministic: seeded entropy and a fixed wall-clock epoch.
+      identity: node.identity,
+      entropy: node.entropySource.fork(),
+      wallClockOffsetMs: SIM_WALL_CLOCK_EPOCH_MS,
+      exposePlaintext: true,
     };
     node.incarnation++;
     node.paths.clear();
@@ -632,14 +652,14 @@ export class Simulator<E extends SimEngine = NodeEngine> {
         if (decision.kind === "drop") {
           this.drop(decision.reason);
           if (this.transmitListeners.length > 0) {
-            const packet = output.tail === undefined ? output.packet.slice() : concatBytes(output.packet, output.tail);
-            for (const listener of this.transmitListeners) listener({ at: this.current, from: node.id, to, packet, delivered: false });
+            const packet = output.rest === undefined ? output.packet.slice() : concatBytes(output.packet, ...output.rest);
+            for (const listener of this.transmitListeners) listener({ at: this.current, from: node.id, to, packet, plaintext: output.plaintext?.slice(), delivered: false });
           }
           return;
         }
         // A copy: the engine may reuse its buffer once the call returns.
-        const packet = output.tail === undefined ? output.packet.slice() : concatBytes(output.packet, output.tail);
-        for (const listener of this.transmitListeners) listener({ at: this.current, from: node.id, to, packet, delivered: true });
+        const packet = output.rest === undefined ? output.packet.slice() : concatBytes(output.packet, ...output.rest);
+        for (const listener of this.transmitListeners) listener({ at: this.current, from: node.id, to, packet, plaintext: output.plaintext?.slice(), delivered: true });
         this.queue.push(this.current + decision.delayMs, { kind: "deliver", to, from: node.id, packet });
         if (decision.duplicateDelayMs !== undefined) {
           this.queue.push(this.current + decision.duplicateDelayMs, { kind: "deliver", to, from: node.id, packet: packet.slice() });
@@ -658,9 +678,14 @@ export class Simulator<E extends SimEngine = NodeEngine> {
   }
 }
 
-function concatBytes(head: Uint8Array, tail: Uint8Array): Uint8Array {
-  const joined = new Uint8Array(head.byteLength + tail.byteLength);
-  joined.set(head, 0);
-  joined.set(tail, head.byteLength);
+function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.byteLength;
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.byteLength;
+  }
   return joined;
 }

@@ -81,7 +81,8 @@ export class FrameTracer {
   }
 
   private onTransmit(record: TransmitRecord): void {
-    forEachFrame(record.packet, (header, payload) => {
+    if (record.plaintext === undefined) return; // a handshake unit
+    forEachFrame(record.plaintext, (header, payload) => {
       if (header.kind === FrameKind.Link) {
         if (header.module === ModuleId.Routing) this.controlBytes += FRAME_HEADER_BYTES + payload.byteLength;
         return;

@@ -87,7 +87,10 @@ interface RunningNode {
 
 /** Starts `skein node …` and waits for its listening line. */
 async function startNode(args: string[], env?: NodeJS.ProcessEnv, timeoutMs = 15_000): Promise<RunningNode> {
-  const child = start(["node", ...args], env);
+  // Each node keeps its own key: two nodes sharing ./.skein would be one identity.
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), "skein-cli-node-"));
+  const child = start(["node", "--data-dir", dataDir, ...args], env);
+  child.once("close", () => rmSync(dataDir, { recursive: true, force: true }));
   let stdout = "";
   let stderr = "";
   child.stdout!.setEncoding("utf8");

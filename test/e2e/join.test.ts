@@ -4,6 +4,9 @@
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { getNode, startSkein, stopAll, upNeighbourIds, waitFor } from "./processes.js";
 
 after(stopAll);
@@ -35,7 +38,9 @@ for (const transport of ["udp", "tcp"] as const) {
     const seedInfo = await seed.listening;
     const seedAddress = seedInfo.addresses.find((address) => address.includes(`/${transport}/`))!;
     const second = startSkein(nodeArgs(2, transport, ["--seeds", `1@${seedAddress}`]));
-    const third = startSkein(nodeArgs(3, transport, ["--seeds", `1@${seedAddress}`]));
+    // Node 3 keeps its key across the restart, as a restarted service does.
+    const thirdDataDir = mkdtempSync(path.join(tmpdir(), "skein-e2e-node3-"));
+    const third = startSkein(nodeArgs(3, transport, ["--seeds", `1@${seedAddress}`, "--data-dir", thirdDataDir]));
     const [secondInfo, thirdInfo] = await Promise.all([second.listening, third.listening]);
     const webs = { 1: seedInfo.web!, 2: secondInfo.web!, 3: thirdInfo.web! };
 
@@ -72,7 +77,7 @@ for (const transport of ["udp", "tcp"] as const) {
       }
     }
 
-    const restarted = startSkein(nodeArgs(3, transport, ["--seeds", `1@${seedAddress}`]));
+    const restarted = startSkein(nodeArgs(3, transport, ["--seeds", `1@${seedAddress}`, "--data-dir", thirdDataDir]));
     const restartedInfo = await restarted.listening;
     await waitFor("node 3 back in the mesh", async () => {
       const views = await Promise.all([getNode(webs[1]), getNode(webs[2]), getNode(restartedInfo.web!)]);

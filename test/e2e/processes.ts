@@ -5,6 +5,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { once } from "node:events";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 
 export const CLI_PATH = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
@@ -27,6 +30,10 @@ export interface SkeinProcess {
 const running = new Set<SkeinProcess>();
 
 export function startSkein(args: string[], env: NodeJS.ProcessEnv = {}): SkeinProcess {
+  // Every node process gets its own key, in a temp data directory (unless the test chose one).
+  if (args[0] === "node" && !args.includes("--key") && !args.includes("--data-dir")) {
+    args = [...args, "--data-dir", mkdtempSync(path.join(tmpdir(), "skein-e2e-"))];
+  }
   const child = spawn(process.execPath, [CLI_PATH, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },

@@ -6,7 +6,7 @@ import { nullLogger } from "../../src/core/log.js";
 import type { Address } from "../../src/core/address.js";
 import type { PathId } from "../../src/node/io.js";
 import { FRAME_HEADER_BYTES, FrameKind, MAX_FRAME_PAYLOAD_BYTES, encodeFrame, forEachFrame } from "../../src/wire/frame.js";
-import { FrameReassembler, TcpTransport } from "../../src/runtime/tcp.js";
+import { FRAME_FRAMING, FrameReassembler, TcpTransport } from "../../src/runtime/tcp.js";
 import type { TransportSink } from "../../src/runtime/transport.js";
 
 function frame(seq: number, size: number): Uint8Array {
@@ -27,7 +27,7 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 /** Feeds `chunks`, checks that every delivered packet holds whole frames, returns all bytes delivered. */
 function feed(chunks: Uint8Array[]): { bytes: Uint8Array; packets: number; error: string | undefined } {
-  const reassembler = new FrameReassembler();
+  const reassembler = new FrameReassembler(FRAME_FRAMING);
   const delivered: Uint8Array[] = [];
   let error: string | undefined;
   for (const chunk of chunks) {
@@ -94,7 +94,7 @@ test("reassembly: random chunkings of random frames (property)", () => {
 
 test("reassembly: a large frame across many chunks is held until whole, then delivered once", () => {
   const big = frame(7, 1_000_000);
-  const reassembler = new FrameReassembler();
+  const reassembler = new FrameReassembler(FRAME_FRAMING);
   const packets: Uint8Array[] = [];
   for (let at = 0; at < big.byteLength; at += 65536) {
     reassembler.push(big.subarray(at, at + 65536), (p) => (packets.push(p), true));
@@ -121,7 +121,7 @@ test("reassembly: an invalid header is an error; frames before it are delivered;
     assert.deepEqual(split.bytes, good);
   }
 
-  const reassembler = new FrameReassembler();
+  const reassembler = new FrameReassembler(FRAME_FRAMING);
   assert.ok(reassembler.push(bad, () => true));
   assert.ok(reassembler.push(good, () => assert.fail("no delivery after an error")));
 });
@@ -129,14 +129,14 @@ test("reassembly: an invalid header is an error; frames before it are delivered;
 test("reassembly: a payload length over the limit is refused before anything is buffered", () => {
   const header = frame(0, 0);
   new DataView(header.buffer).setUint32(16, MAX_FRAME_PAYLOAD_BYTES + 1);
-  const reassembler = new FrameReassembler();
+  const reassembler = new FrameReassembler(FRAME_FRAMING);
   assert.match(reassembler.push(header, () => true) ?? "", /exceeds/);
   assert.equal(reassembler.bufferedBytes, 0);
 });
 
 test("reassembly: deliver returning false stops at once", () => {
   const stream = concat([frame(0, 10), frame(1, 10)]);
-  const reassembler = new FrameReassembler();
+  const reassembler = new FrameReassembler(FRAME_FRAMING);
   let calls = 0;
   // First push leaves a partial frame; second completes it and holds more: stop after the first delivery.
   reassembler.push(stream.subarray(0, 15), () => (calls++, false));
@@ -193,7 +193,7 @@ after(async () => {
 
 test("tcp transport: frames written in pieces arrive whole; an invalid header closes the connection and reports it", async () => {
   const sink = new RecordingSink();
-  const tcp = await TcpTransport.listen({ host: "127.0.0.1", port: 0, logger: nullLogger });
+  const tcp = await TcpTransport.listen({ host: "127.0.0.1", port: 0, logger: nullLogger, framing: FRAME_FRAMING });
   transports.push(tcp);
   tcp.setSink(sink);
   const client = net.connect({ host: "127.0.0.1", port: tcp.localAddress.port });
@@ -215,7 +215,7 @@ test("tcp transport: frames written in pieces arrive whole; an invalid header cl
   client.write(garbage);
   await sink.until(() => sink.closed.length === 1);
   assert.equal(sink.closed[0]!.pathId, 100);
-  assert.match(sink.closed[0]!.reason, /invalid frame.*reserved/);
+  assert.match(sink.closed[0]!.reason, /invalid unit on tcp stream: reserved header bytes are not zero/);
   await closedByUs;
   assert.equal(tcp.counters.get("invalid_frame"), 1);
   assert.equal(tcp.connectionCount, 0);
@@ -223,7 +223,7 @@ test("tcp transport: frames written in pieces arrive whole; an invalid header cl
 
 test("tcp transport: outbound open reports pathOpened; remote close reports pathClosed; engine close does not", async () => {
   const sink = new RecordingSink();
-  const tcp = await TcpTransport.listen({ host: "127.0.0.1", port: 0, logger: nullLogger });
+  const tcp = await TcpTransport.listen({ host: "127.0.0.1", port: 0, logger: nullLogger, framing: FRAME_FRAMING });
   transports.push(tcp);
   tcp.setSink(sink);
   const server = net.createServer();
@@ -259,7 +259,7 @@ test("tcp transport: outbound open reports pathOpened; remote close reports path
 
 test("tcp transport: a refused connect reports pathClosed with the reason", async () => {
   const sink = new RecordingSink();
-  const tcp = await TcpTransport.listen({ host: "127.0.0.1", port: 0, logger: nullLogger });
+  const tcp = await TcpTransport.listen({ host: "127.0.0.1", port: 0, logger: nullLogger, framing: FRAME_FRAMING });
   transports.push(tcp);
   tcp.setSink(sink);
   // A port that was free a moment ago.

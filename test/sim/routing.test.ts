@@ -9,14 +9,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { NodeId } from "../../src/core/node-id.js";
 import { SeededRng } from "../../src/core/rng.js";
-import type { NodeEngine } from "../../src/node/engine.js";
+import { NodeEngine } from "../../src/node/engine.js";
 import { generateInternetMatrix } from "../../src/sim/generate.js";
 import { runRoutingScenario } from "../../src/sim/scenarios/routing.js";
 import { Simulator } from "../../src/sim/simulator.js";
 import { FrameTracer, tracePayload, upLinkComponents, walkForwarding } from "../../src/sim/trace.js";
 
 test("routing scenario, 21 generated nodes in full mesh: near-optimal routes, no loops, every pair routed, replayable", () => {
-  const options = { matrix: generateInternetMatrix({ nodes: 21, seed: 3 }), seed: 5, durationS: 30 };
+  // Plaintext links keep the suite fast; the test below runs the same scenario over secure links.
+  const options = { matrix: generateInternetMatrix({ nodes: 21, seed: 3 }), seed: 5, durationS: 30, insecure: true };
   const { report } = runRoutingScenario(options);
   assert.equal(report.nodes, 21);
   assert.equal(report.pairs, 420);
@@ -42,7 +43,7 @@ test("routing scenario, 21 generated nodes in full mesh: near-optimal routes, no
   assert.equal(JSON.stringify(runRoutingScenario(options).report), JSON.stringify(report), "same seed, same report");
 });
 
-test("the hops of --paths come from forwarded frames and add up to the reported route latency", () => {
+test("over secure links: the hops of --paths come from forwarded frames and add up to the reported route latency", () => {
   const matrix = generateInternetMatrix({ nodes: 8, seed: 11 });
   const { report, paths } = runRoutingScenario({ matrix, seed: 2, durationS: 20, collectPaths: true });
   assert.equal(paths!.length, 56);
@@ -88,6 +89,8 @@ function chaos({ seed, nodes, maxNeighbours }: ChaosOptions): ChaosResult {
     engine: { maxNeighbours },
     network: { loss: 0.01 + 0.04 * rng.nextFloat(), jitter: { kind: "relative", ratio: 0.1 * rng.nextFloat() } },
     maxRecords: 0,
+    // Plaintext links: routing is what is tested here, and they simulate several times faster.
+    createEngine: (config) => new NodeEngine({ ...config, insecure: true }),
   });
   const tracer = new FrameTracer(sim);
   const result: ChaosResult = { tracedFrames: 0, tracedLoops: 0, tracedRevisits: 0, staticChecks: 0, staticLoops: [], unroutedAfter: [], faults: 0 };

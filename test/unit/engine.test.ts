@@ -7,7 +7,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type Address, formatAddress } from "../../src/core/address.js";
 import { RecordingLogger } from "../../src/core/log.js";
+import { SeededEntropy } from "../../src/core/entropy.js";
 import { SeededRng } from "../../src/core/rng.js";
+import { type NodeIdentity, generateIdentity } from "../../src/crypto/identity.js";
 import { NodeEngine } from "../../src/node/engine.js";
 import type { NodeEvent, PathId } from "../../src/node/io.js";
 import { FrameKind, encodeFrame } from "../../src/wire/frame.js";
@@ -29,15 +31,27 @@ class TinyNet {
   private seq = 0;
   private connectionSeq = 0;
   blocked = new Set<string>();
+  /** Keys by NodeId@host: a restarted node keeps its key (as its key file would); an impostor elsewhere has its own. */
+  private readonly identities = new Map<string, NodeIdentity>();
 
   constructor(
     private readonly transport: "udp" | "tcp",
     private readonly oneWayMs = 10,
   ) {}
 
-  addNode(nodeId: number, seeds: { nodeId: number; address: Address }[] = [], options: { maxNeighbours?: number; session?: number; host?: string } = {}): Host {
+  addNode(
+    nodeId: number,
+    seeds: { nodeId: number; address: Address }[] = [],
+    options: { maxNeighbours?: number; session?: number; host?: string; insecure?: boolean; networkKey?: Uint8Array } = {},
+  ): Host {
     const address: Address = { transport: this.transport, host: options.host ?? "10.0.0." + nodeId, port: 7000 };
     const logger = new RecordingLogger();
+    const keyName = `${nodeId}@${address.host}`;
+    let identity = this.identities.get(keyName);
+    if (identity === undefined) {
+      identity = generateIdentity(new SeededEntropy(`engine test key ${keyName}`));
+      this.identities.set(keyName, identity);
+    }
     const engine = new NodeEngine({
       nodeId,
       listenAddresses: [address],
@@ -48,6 +62,10 @@ class TinyNet {
       udpMtu: 1400,
       rng: new SeededRng(options.session ?? nodeId),
       logger,
+      identity,
+      entropy: new SeededEntropy(`engine test ${keyName} ${options.session ?? nodeId}`),
+      insecure: options.insecure,
+      networkKey: options.networkKey,
     });
     const host: Host = { engine, address, events: [], logger, pathByRemote: new Map(), remoteByPath: new Map() };
     this.hosts.set(formatAddress(address), host);
@@ -142,7 +160,7 @@ class TinyNet {
         case "transmit": {
           const remoteKey = host.remoteByPath.get(output.pathId);
           assert.ok(remoteKey !== undefined, "transmit on a path the driver knows");
-          const packet = output.tail === undefined ? output.packet : new Uint8Array([...output.packet, ...output.tail]);
+          const packet = output.rest === undefined ? output.packet : new Uint8Array([...output.packet, ...output.rest.flatMap((piece) => [...piece])]);
           if (this.transport === "udp") {
             const fromKey = formatAddress(host.address);
             this.schedule(this.oneWayMs, () => this.deliver(host, remoteKey, fromKey, packet));
@@ -230,7 +248,7 @@ for (const transport of ["udp", "tcp"] as const) {
         [1, 10_000],
       ],
     );
-    assert.deepEqual(reliable[1]!.data, big);
+    assert.deepEqual(Uint8Array.from(reliable[1]!.data), big);
     const datagrams = messages.filter((message) => !message.reliable);
     assert.deepEqual(datagrams.map((message) => [message.from, [...message.data]]), [[1, [7]]]);
     assert.throws(() => a.engine.send(net.now, 9, new Uint8Array(1), { reliable: true }), /no route to node 9/);
@@ -302,7 +320,7 @@ test("a seed answering with another node id is refused with a clear log line", (
   const b = net.addNode(2, [{ nodeId: 1, address: a.address }]);
   net.run(3000);
   assert.deepEqual(upPeers(b), []);
-  assert.ok(b.logger.records.some((record) => /this is node 7, not 1|answered as node 7/.test(record.message)), JSON.stringify(b.logger.records.map((r) => r.message)));
+  assert.ok(b.logger.records.some((record) => /this is node 7, not 1|answered as node 7|expected node 1 at this address, found node 7/.test(record.message)), JSON.stringify(b.logger.records.map((r) => r.message)));
 });
 
 test("an unreachable seed is retried with backoff and reported, not fatal", () => {
@@ -318,10 +336,10 @@ test("an unreachable seed is retried with backoff and reported, not fatal", () =
   assert.deepEqual(upPeers(lonely), [1], "joins once the seed appears");
 });
 
-test("malformed and unexpected frames are counted and dropped, never thrown", () => {
+test("insecure mode: malformed and unexpected frames are counted and dropped, never thrown", () => {
   const net = new TinyNet("udp", 5);
-  const a = net.addNode(1);
-  const b = net.addNode(2, [{ nodeId: 1, address: a.address }]);
+  const a = net.addNode(1, [], { insecure: true });
+  const b = net.addNode(2, [{ nodeId: 1, address: a.address }], { insecure: true });
   net.run(2000);
   const pathId = a.pathByRemote.get(formatAddress(b.address))!;
   a.engine.receive(net.now, pathId, new Uint8Array([1, 2, 3]));
@@ -366,18 +384,19 @@ test("inbound paths that never say hello are bounded and expire", () => {
   assert.notEqual(engine.acceptPath(3100, { transport: "tcp", host: "10.9.0.2", port: 1 }), undefined, "room again");
 });
 
-test("a hello claiming a live neighbour's id from another address is refused; the link stays", () => {
+test("a second key claiming a live neighbour's id is refused, both sides log why; the link stays", () => {
   const net = new TinyNet("udp", 5);
   const a = net.addNode(1);
   const b = net.addNode(2, [{ nodeId: 1, address: a.address }]);
   net.run(3000);
   assert.deepEqual(upPeers(a), [2]);
-  // An impostor at another address says hello as node 2 with a new session.
+  // An impostor at another address, with another key, claims node 2.
   const impostor = net.addNode(2, [{ nodeId: 1, address: a.address }], { session: 4242, host: "10.0.9.9" });
-  void impostor;
   net.run(net.now + 2000);
   assert.equal(a.events.filter((event) => event.kind === "link_down").length, 0, "the real link was not dropped");
-  assert.ok(a.logger.records.some((record) => /claims node 2, which is linked and alive/.test(record.message)));
-  assert.ok((a.engine.stats().dropped.id_conflict ?? 0) > 0);
+  assert.ok(a.logger.records.some((record) => /refused a second key for node 2/.test(record.message)), "the refusing side logs why");
+  assert.ok(impostor.logger.records.some((record) => /refused the handshake: it refused us.*node 2 is bound to key/.test(record.message)), "the refused side logs why");
+  assert.ok((a.engine.stats().dropped.key_conflict ?? 0) > 0);
+  assert.deepEqual(upPeers(impostor), []);
   void b;
 });

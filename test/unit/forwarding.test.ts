@@ -40,6 +40,9 @@ class Line {
         seeds: id === 2 ? [] : [{ nodeId: 2, address: { transport: "udp", host: "10.0.0.2", port: 7000 } }],
         rng: new SeededRng(id),
         logger: nullLogger,
+        // The data plane on plaintext frames: these tests read and inject frames on the wire.
+        // (Secured links are covered by engine.test.ts and the e2e security tests.)
+        insecure: true,
       });
       this.hosts.set(id, { engine, address, events: [], pathTo: new Map(), sent: [] });
     }

@@ -16,7 +16,7 @@ import {
   encodeRouteMessage,
   encodeUpdates,
 } from "../../src/routing/messages.js";
-import { addMetric, costChangedSignificantly, linkCostUs, seqnoNewer } from "../../src/routing/metric.js";
+import { addMetric, costChangedSignificantly, linkCostUs, metricLoss, seqnoNewer } from "../../src/routing/metric.js";
 import { type PolicyLink, choosePrune, nearSlots } from "../../src/routing/neighbour-policy.js";
 import { type NeighbourUtility, type ProbeResult, Router, type RouterOutput } from "../../src/routing/router.js";
 
@@ -32,6 +32,9 @@ test("link cost: half the smoothed RTT plus a variance term, a loss penalty and 
   assert.equal(linkCostUs(0, 0, 0, { hopCostMs: 0, varianceWeight: 0, lossWeight: 0 }), 1, "never below 1 µs");
   assert.equal(linkCostUs(undefined, undefined, 0), METRIC_INFINITY, "no estimate, no cost");
   assert.ok(linkCostUs(20, 0, 0.1) > linkCostUs(20, 0, 0.05), "more loss costs more");
+  assert.equal(metricLoss(1, 32), 0, "one loss in the window is noise");
+  assert.equal(metricLoss(3, 32), 2 / 32);
+  assert.equal(metricLoss(0, 0), 0);
   assert.equal(addMetric(METRIC_INFINITY, 5), METRIC_INFINITY);
   assert.equal(addMetric(0xffff_fff0, 0xffff), 0xffff_fffe, "finite sums saturate below infinity");
   assert.equal(costChangedSignificantly(undefined, 5), true);

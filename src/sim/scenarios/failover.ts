@@ -9,9 +9,10 @@
 import type { Logger } from "../../core/log.js";
 import type { NodeId } from "../../core/node-id.js";
 import { SeededRng } from "../../core/rng.js";
-import type { NodeEngine } from "../../node/engine.js";
+import { NodeEngine } from "../../node/engine.js";
 import type { Matrix } from "../matrix.js";
 import type { JitterModel } from "../network.js";
+import type { EngineConfig } from "../../node/engine-config.js";
 import { Simulator } from "../simulator.js";
 import { FrameTracer, quantile, round3, traceKey, tracePayload, walkForwarding } from "../trace.js";
 
@@ -29,6 +30,11 @@ export interface FailoverScenarioOptions {
   loss?: number;
   jitter?: JitterModel;
   logger?: Logger;
+  /**
+   * Plaintext links (no handshake, no sealing): the same routing, several times faster to simulate
+   * (the secure channel has its own tests and benchmarks). Default false.
+   */
+  insecure?: boolean;
 }
 
 export interface FailureRecord {
@@ -102,6 +108,7 @@ export function runFailoverScenario(options: FailoverScenarioOptions): FailoverR
     maxDurationMs: trafficEnd + 120_000,
     maxEvents: 2_000_000_000,
     maxRecords: 0,
+    ...(options.insecure === true ? { createEngine: (config: EngineConfig) => new NodeEngine({ ...config, insecure: true }) } : {}),
   });
   const rng = new SeededRng(seed ^ 0x5eed_f00d);
   const tracer = new FrameTracer(sim);

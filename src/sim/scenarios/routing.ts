@@ -6,9 +6,11 @@
  */
 import type { Logger } from "../../core/log.js";
 import type { NodeId } from "../../core/node-id.js";
-import type { NodeEngine } from "../../node/engine.js";
+import { SeededRng } from "../../core/rng.js";
+import { NodeEngine } from "../../node/engine.js";
 import { type Matrix, matrixNames } from "../matrix.js";
 import type { JitterModel } from "../network.js";
+import type { EngineConfig } from "../../node/engine-config.js";
 import { Simulator } from "../simulator.js";
 import { FrameTracer, allPairsShortest, pathRtt, quantile, round3, rttTable, traceKey, tracePayload } from "../trace.js";
 
@@ -27,13 +29,20 @@ export interface RoutingScenarioOptions {
   hopCostMs?: number;
   /** Keep every pair's hops in the result (for `--paths FILE`). */
   collectPaths?: boolean;
+  /** Measure this many ordered pairs drawn at random (seeded) instead of all N·(N−1): large networks. */
+  samplePairs?: number;
   logger?: Logger;
+  /**
+   * Plaintext links (no handshake, no sealing): the same routing, several times faster to simulate
+   * (the secure channel has its own tests and benchmarks). Default false.
+   */
+  insecure?: boolean;
 }
 
 /** JSON-able; keys always in this order (same seed → identical JSON text). Latencies are RTTs in ms. */
 export interface RoutingReport {
   nodes: number;
-  /** Ordered pairs measured: N·(N−1). */
+  /** Ordered pairs measured: N·(N−1), or the sample's size with `samplePairs`. */
   pairs: number;
   /** Mean matrix RTT of the direct path, over the pairs that were routed. */
   mean_direct_ms: number | null;
@@ -110,6 +119,7 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
     maxDurationMs: durationS * 1000 + MEASURE_MS + 60_000,
     maxEvents: 2_000_000_000,
     maxRecords: 0,
+    ...(options.insecure === true ? { createEngine: (config: EngineConfig) => new NodeEngine({ ...config, insecure: true }) } : {}),
   });
   const n = sim.size;
   const names = matrixNames(options.matrix).slice(0, n);
@@ -154,13 +164,13 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
     tableBytes += sim.engine(id)?.routerStats().tableBytes ?? 0;
   }
 
-  // The measurement: one traced datagram from every node to every other, all at once.
+  // The measurement: one traced datagram from every node to every other (or to a sample), all at once.
   measuring = true;
+  const destinationsOf = measuredPairs(n, options.samplePairs, seed);
   for (let source = 1; source <= n; source++) {
     if (!sim.isUp(source)) continue;
     sim.call(source, (engine, now) => {
-      for (let destination = 1; destination <= n; destination++) {
-        if (destination === source) continue;
+      for (const destination of destinationsOf(source)) {
         try {
           engine.send(now, destination, tracePayload(source, destination), { reliable: false });
         } catch {
@@ -182,9 +192,10 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
   let relayed = 0;
   const stretches: number[] = [];
   const paths: PathRecord[] | undefined = options.collectPaths ? [] : undefined;
+  let pairs = 0;
   for (let source = 1; source <= n; source++) {
-    for (let destination = 1; destination <= n; destination++) {
-      if (destination === source) continue;
+    for (const destination of destinationsOf(source)) {
+      pairs++;
       const key = source * 0x1_0000_0000 + destination;
       const frame = tracer.frames.get(key);
       if (!delivered.has(key) || frame === undefined || frame.loop || frame.revisit || frame.hops[frame.hops.length - 1] !== destination) continue;
@@ -204,7 +215,6 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
     }
   }
   stretches.sort((a, b) => a - b);
-  const pairs = n * (n - 1);
   const gain = sumDirect - sumOptimal;
   const report: RoutingReport = {
     nodes: n,
@@ -233,4 +243,31 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
   };
   tracer.stop();
   return { report, paths };
+}
+
+/** The destinations each source measures: all others, or a seeded sample of `sample` ordered pairs. */
+function measuredPairs(n: number, sample: number | undefined, seed: number): (source: NodeId) => NodeId[] {
+  const all = n * (n - 1);
+  if (sample === undefined || sample >= all) {
+    return (source) => {
+      const list: NodeId[] = [];
+      for (let destination = 1; destination <= n; destination++) if (destination !== source) list.push(destination);
+      return list;
+    };
+  }
+  if (!Number.isInteger(sample) || sample < 1) throw new RangeError(`samplePairs must be a positive integer, got ${sample}`);
+  const rng = new SeededRng(seed ^ 0x7a1e_5eed);
+  const chosen = new Map<NodeId, Set<NodeId>>();
+  let count = 0;
+  while (count < sample) {
+    const source = 1 + rng.nextInt(n);
+    const destination = 1 + rng.nextInt(n);
+    if (source === destination) continue;
+    let set = chosen.get(source);
+    if (set === undefined) chosen.set(source, (set = new Set()));
+    if (set.has(destination)) continue;
+    set.add(destination);
+    count++;
+  }
+  return (source) => [...(chosen.get(source) ?? [])].sort((a, b) => a - b);
 }

@@ -1,0 +1,366 @@
+/**
+ * Pub/sub overlay messages (module 4), their codec and the tunables of the overlay
+ * (overlay.ts). Byte layouts: docs/protocol.md, "Pub/sub (module 4)". Every decoder is total: it
+ * returns an Error (never throws) on truncated input, counts over their limits or trailing bytes.
+ */
+import type { NodeId } from "../../core/node-id.js";
+
+export const PubSubMessageType = {
+  Update: 1,
+  Snapshot: 2,
+  Digest: 3,
+  Pull: 4,
+  Data: 5,
+} as const;
+
+/** Entries one UPDATE or SNAPSHOT chunk carries at most. */
+export const MAX_ENTRIES_PER_MESSAGE = 512;
+/** A SNAPSHOT chunk is closed once it holds this many bytes (subjects can be long). */
+export const SNAPSHOT_CHUNK_BYTES = 32 * 1024;
+/** Digest items per DIGEST message (12 bytes each). */
+export const MAX_DIGEST_ITEMS = 1024;
+/** Origins per PULL message. */
+export const MAX_PULL_ORIGINS = 1024;
+/** Destinations one DATA frame lists at most (a publish to more nodes sends several frames per hop). */
+export const MAX_DATA_DESTINATIONS = 1024;
+/** Queue groups per destination in a DATA frame. */
+export const MAX_QUEUES_PER_DESTINATION = 255;
+/** Hops a DATA frame may take (loop guard during route changes). */
+export const DATA_TTL = 32;
+/** Longest subject or reply subject carried (bytes of UTF-8). */
+export const MAX_SUBJECT_BYTES = 65_535;
+/** Longest queue group name (bytes). */
+export const MAX_QUEUE_BYTES = 255;
+
+/** SNAPSHOT flags. */
+export const SnapshotFlag = { First: 1, Last: 2 } as const;
+
+export interface InterestItem {
+  subject: string;
+  /** undefined = plain subscription. */
+  queue: string | undefined;
+  /** Local subscriptions on (subject, queue) at the origin; 0 withdraws. */
+  count: number;
+}
+
+export interface DigestItem {
+  origin: NodeId;
+  epoch: number;
+  seq: number;
+}
+
+export interface DataDestination {
+  node: NodeId;
+  queues: string[];
+}
+
+export type PubSubMessage =
+  | { type: "update"; origin: NodeId; epoch: number; seq: number; items: InterestItem[] }
+  | { type: "snapshot"; origin: NodeId; epoch: number; seq: number; flags: number; items: InterestItem[] }
+  | { type: "digest"; items: DigestItem[] }
+  | { type: "pull"; origins: NodeId[] };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+// ─── Writing ──────────────────────────────────────────────────────────────────────────────────
+
+class Writer {
+  bytes: Uint8Array;
+  view: DataView;
+  length = 0;
+  constructor(initial: number) {
+    this.bytes = new Uint8Array(initial);
+    this.view = new DataView(this.bytes.buffer);
+  }
+  private room(n: number): void {
+    if (this.length + n <= this.bytes.byteLength) return;
+    const next = new Uint8Array(Math.max(this.bytes.byteLength * 2, this.length + n));
+    next.set(this.bytes.subarray(0, this.length));
+    this.bytes = next;
+    this.view = new DataView(next.buffer);
+  }
+  u8(v: number): void {
+    this.room(1);
+    this.bytes[this.length++] = v;
+  }
+  u16(v: number): void {
+    this.room(2);
+    this.view.setUint16(this.length, v);
+    this.length += 2;
+  }
+  u32(v: number): void {
+    this.room(4);
+    this.view.setUint32(this.length, v >>> 0);
+    this.length += 4;
+  }
+  raw(b: Uint8Array): void {
+    this.room(b.byteLength);
+    this.bytes.set(b, this.length);
+    this.length += b.byteLength;
+  }
+  str16(s: string): void {
+    const b = encoder.encode(s);
+    this.u16(b.byteLength);
+    this.raw(b);
+  }
+  str8(s: string): void {
+    const b = encoder.encode(s);
+    this.u8(b.byteLength);
+    this.raw(b);
+  }
+  done(): Uint8Array {
+    return this.bytes.subarray(0, this.length);
+  }
+}
+
+function writeItems(w: Writer, items: readonly InterestItem[]): void {
+  w.u16(items.length);
+  for (const item of items) {
+    w.u32(item.count);
+    w.str16(item.subject);
+    w.str8(item.queue ?? "");
+  }
+}
+
+export function encodePubSubMessage(message: PubSubMessage): Uint8Array {
+  const w = new Writer(64);
+  switch (message.type) {
+    case "update":
+      w.u8(PubSubMessageType.Update);
+      w.u32(message.origin);
+      w.u32(message.epoch);
+      w.u32(message.seq);
+      writeItems(w, message.items);
+      break;
+    case "snapshot":
+      w.u8(PubSubMessageType.Snapshot);
+      w.u32(message.origin);
+      w.u32(message.epoch);
+      w.u32(message.seq);
+      w.u8(message.flags);
+      writeItems(w, message.items);
+      break;
+    case "digest":
+      w.u8(PubSubMessageType.Digest);
+      w.u16(message.items.length);
+      for (const item of message.items) {
+        w.u32(item.origin);
+        w.u32(item.epoch);
+        w.u32(item.seq);
+      }
+      break;
+    case "pull":
+      w.u8(PubSubMessageType.Pull);
+      w.u16(message.origins.length);
+      for (const origin of message.origins) w.u32(origin);
+      break;
+  }
+  return w.done();
+}
+
+/** Encoded size of one interest item (for chunking). */
+export function itemBytes(item: InterestItem): number {
+  return 4 + 2 + encoder.encode(item.subject).byteLength + 1 + (item.queue === undefined ? 0 : encoder.encode(item.queue).byteLength);
+}
+
+/**
+ * The message part of a DATA frame (everything after the destination list): subject, reply,
+ * header length and the header block + payload bytes, contiguous.
+ */
+export function encodeDataBody(subject: string, reply: string, headerLength: number, bytes: Uint8Array): Uint8Array {
+  const s = encoder.encode(subject);
+  const r = encoder.encode(reply);
+  const out = new Uint8Array(2 + s.byteLength + 2 + r.byteLength + 4 + bytes.byteLength);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  view.setUint16(at, s.byteLength);
+  at += 2;
+  out.set(s, at);
+  at += s.byteLength;
+  view.setUint16(at, r.byteLength);
+  at += 2;
+  out.set(r, at);
+  at += r.byteLength;
+  view.setUint32(at, headerLength);
+  at += 4;
+  out.set(bytes, at);
+  return out;
+}
+
+/** A DATA frame: type, ttl, the destination list, then `body` (from encodeDataBody) unchanged. */
+export function encodeDataFrame(ttl: number, destinations: readonly DataDestination[], body: Uint8Array): Uint8Array {
+  let size = 1 + 1 + 2;
+  const queueBytes: Uint8Array[][] = [];
+  for (const destination of destinations) {
+    const encoded = destination.queues.map((queue) => encoder.encode(queue));
+    queueBytes.push(encoded);
+    size += 4 + 1;
+    for (const q of encoded) size += 1 + q.byteLength;
+  }
+  const out = new Uint8Array(size + body.byteLength);
+  const view = new DataView(out.buffer);
+  out[0] = PubSubMessageType.Data;
+  out[1] = ttl;
+  view.setUint16(2, destinations.length);
+  let at = 4;
+  for (let i = 0; i < destinations.length; i++) {
+    view.setUint32(at, destinations[i]!.node);
+    at += 4;
+    const queues = queueBytes[i]!;
+    out[at++] = queues.length;
+    for (const q of queues) {
+      out[at++] = q.byteLength;
+      out.set(q, at);
+      at += q.byteLength;
+    }
+  }
+  out.set(body, at);
+  return out;
+}
+
+// ─── Reading ──────────────────────────────────────────────────────────────────────────────────
+
+class Reader {
+  at = 0;
+  readonly view: DataView;
+  constructor(readonly bytes: Uint8Array) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  left(): number {
+    return this.bytes.byteLength - this.at;
+  }
+  u8(): number {
+    if (this.left() < 1) throw truncated;
+    return this.bytes[this.at++]!;
+  }
+  u16(): number {
+    if (this.left() < 2) throw truncated;
+    const v = this.view.getUint16(this.at);
+    this.at += 2;
+    return v;
+  }
+  u32(): number {
+    if (this.left() < 4) throw truncated;
+    const v = this.view.getUint32(this.at);
+    this.at += 4;
+    return v;
+  }
+  text(n: number): string {
+    if (this.left() < n) throw truncated;
+    const s = decoder.decode(this.bytes.subarray(this.at, this.at + n));
+    this.at += n;
+    return s;
+  }
+}
+
+const truncated = new Error("truncated pub/sub message");
+
+function readItems(r: Reader): InterestItem[] {
+  const n = r.u16();
+  if (n > MAX_ENTRIES_PER_MESSAGE) throw new Error(`${n} interest items exceed the limit of ${MAX_ENTRIES_PER_MESSAGE}`);
+  const items: InterestItem[] = [];
+  for (let i = 0; i < n; i++) {
+    const count = r.u32();
+    const subject = r.text(r.u16());
+    const queue = r.text(r.u8());
+    items.push({ subject, queue: queue === "" ? undefined : queue, count });
+  }
+  return items;
+}
+
+/** Decodes a control message (types 1-4). DATA frames are read with decodeDataHeader/decodeDataBody. */
+export function decodePubSubMessage(bytes: Uint8Array): PubSubMessage | Error {
+  try {
+    const r = new Reader(bytes);
+    const type = r.u8();
+    let message: PubSubMessage;
+    switch (type) {
+      case PubSubMessageType.Update:
+        message = { type: "update", origin: r.u32(), epoch: r.u32(), seq: r.u32(), items: readItems(r) };
+        break;
+      case PubSubMessageType.Snapshot: {
+        const origin = r.u32();
+        const epoch = r.u32();
+        const seq = r.u32();
+        const flags = r.u8();
+        if ((flags & ~3) !== 0) return new Error(`snapshot flags ${flags} have reserved bits set`);
+        message = { type: "snapshot", origin, epoch, seq, flags, items: readItems(r) };
+        break;
+      }
+      case PubSubMessageType.Digest: {
+        const n = r.u16();
+        if (n > MAX_DIGEST_ITEMS) return new Error(`${n} digest items exceed the limit of ${MAX_DIGEST_ITEMS}`);
+        const items: DigestItem[] = [];
+        for (let i = 0; i < n; i++) items.push({ origin: r.u32(), epoch: r.u32(), seq: r.u32() });
+        message = { type: "digest", items };
+        break;
+      }
+      case PubSubMessageType.Pull: {
+        const n = r.u16();
+        if (n > MAX_PULL_ORIGINS) return new Error(`${n} pulled origins exceed the limit of ${MAX_PULL_ORIGINS}`);
+        const origins: NodeId[] = [];
+        for (let i = 0; i < n; i++) origins.push(r.u32());
+        message = { type: "pull", origins };
+        break;
+      }
+      default:
+        return new Error(`unknown pub/sub message type ${type}`);
+    }
+    if (r.left() !== 0) return new Error(`${r.left()} trailing bytes after a pub/sub ${message.type} message`);
+    return message;
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+export interface DataHeader {
+  ttl: number;
+  destinations: DataDestination[];
+  /** Offset of the body (subject, reply, header length, bytes) in the frame payload. */
+  bodyOffset: number;
+}
+
+/** Reads a DATA frame's ttl and destination list only: what a relay needs. */
+export function decodeDataHeader(bytes: Uint8Array): DataHeader | Error {
+  try {
+    const r = new Reader(bytes);
+    if (r.u8() !== PubSubMessageType.Data) return new Error("not a DATA frame");
+    const ttl = r.u8();
+    const n = r.u16();
+    if (n === 0 || n > MAX_DATA_DESTINATIONS) return new Error(`${n} destinations: expected 1..${MAX_DATA_DESTINATIONS}`);
+    const destinations: DataDestination[] = [];
+    for (let i = 0; i < n; i++) {
+      const node = r.u32();
+      const q = r.u8();
+      const queues: string[] = [];
+      for (let k = 0; k < q; k++) queues.push(r.text(r.u8()));
+      destinations.push({ node, queues });
+    }
+    return { ttl, destinations, bodyOffset: r.at };
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+export interface DataBody {
+  subject: string;
+  reply: string;
+  headerLength: number;
+  /** Offset of the header block (then the payload) in the given bytes. */
+  offset: number;
+}
+
+export function decodeDataBody(bytes: Uint8Array, from: number): DataBody | Error {
+  try {
+    const r = new Reader(bytes);
+    r.at = from;
+    const subject = r.text(r.u16());
+    const reply = r.text(r.u16());
+    const headerLength = r.u32();
+    if (headerLength > r.left()) return new Error(`header length ${headerLength} exceeds the ${r.left()} bytes left`);
+    return { subject, reply, headerLength, offset: r.at };
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
