@@ -44,6 +44,8 @@ import { NodePubSub, type NatsPortOptions, type RequestOptions } from "./pubsub.
 
 /** Bytes waiting below the API for one destination above which `send()` waits. */
 export const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+/** A send or probe toward a destination whose routes are being renewed (starving) waits this long at most. */
+export const ROUTE_WAIT_MS = 1_000;
 /** A send waiting on a congested link longer than this rejects with TIMEOUT. */
 export const SEND_WAIT_TIMEOUT_MS = 30_000;
 /** How long close() lets goodbyes and written data leave before it cuts the sockets. */
@@ -354,11 +356,38 @@ export class RuntimeNode implements SkeinNode {
     return this.probe(destination, "ping");
   }
 
+  /**
+   * A destination can be without a route for a moment: its routes all became infeasible and a
+   * seqno request is out ("starving", src/routing/README.md), answered within a round trip. Resolves
+   * true once a route exists, false at once when the destination is not starving, or after
+   * ROUTE_WAIT_MS.
+   */
+  private whenRouted(destination: NodeId): Promise<boolean> {
+    if (this.engine.nextHop(destination) !== undefined) return Promise.resolve(true);
+    if (this.closed || this.engine.route(destination)?.state !== "starving") return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        off();
+        resolve(false);
+      }, ROUTE_WAIT_MS);
+      const off = this.on("route", (event) => {
+        if (event.destination !== destination || event.nextHop === undefined) return;
+        clearTimeout(timer);
+        off();
+        resolve(true);
+      });
+    });
+  }
+
   /** Probes answer through `probe` events (the engine gives up after PROBE_TIMEOUT_MS itself). */
   private probe(destination: NodeId, kind: "ping" | "trace"): Promise<ProbeResult> {
     if (this.closed) return Promise.reject(new SkeinError("CLOSED", `cannot ${kind} ${destination}: node ${this.id} is closed`));
     if (this.engine.nextHop(destination) === undefined) {
-      return Promise.reject(new SkeinError("NO_ROUTE", `no route to node ${destination} from node ${this.id}: it is not a neighbour and no neighbour advertised a route to it (yet)`));
+      return this.whenRouted(destination).then((routed) =>
+        routed
+          ? this.probe(destination, kind)
+          : Promise.reject(new SkeinError("NO_ROUTE", `no route to node ${destination} from node ${this.id}: it is not a neighbour and no neighbour advertised a route to it (yet)`)),
+      );
     }
     const id = kind === "ping" ? this.engine.ping(this.driver.now(), destination) : this.engine.trace(this.driver.now(), destination);
     return new Promise<ProbeResult>((resolve) => {
@@ -454,6 +483,9 @@ export class RuntimeNode implements SkeinNode {
         // `await send()` on a fast link would otherwise never let sockets and timers run.
         return this.driver.noteApiCall(data.byteLength) ? nextTurn() : RESOLVED;
       } catch (error) {
+        if (isNoRoute(error) && this.engine.route(destination)?.state === "starving") {
+          return this.whenRouted(destination).then((routed) => (routed ? this.send(destination, data, options) : Promise.reject(error)));
+        }
         if (!isBackpressure(error)) return Promise.reject(error);
       }
     }
@@ -571,6 +603,10 @@ export class RuntimeNode implements SkeinNode {
     this.inbox.end();
     this.logger.info({}, "node closed");
   }
+}
+
+function isNoRoute(error: unknown): boolean {
+  return error instanceof SkeinError && error.code === "NO_ROUTE";
 }
 
 function isBackpressure(error: unknown): boolean {

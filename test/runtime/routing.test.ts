@@ -6,6 +6,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { createNode, type SkeinNode } from "../../src/index.js";
+import type { NodeEventOf } from "../../src/node/api.js";
 import { closeAll, nextEvent, waitFor } from "./helpers.js";
 
 const opened: SkeinNode[] = [];
@@ -19,14 +20,21 @@ async function start(options: Parameters<typeof createNode>[0]): Promise<SkeinNo
 
 for (const transport of ["udp", "tcp"] as const) {
   test(`${transport}: a non-neighbour is reached through a relay; routes, route events, trace and ping`, async () => {
-    const port = transport === "udp" ? { udpPort: 0 } : { tcpPort: 0 };
-    const relay = await start({ ...port, webAddr: "127.0.0.1:0" });
-    const seeds = [`${relay.id}@${relay.addresses[0]}`];
-    const a = await start({ ...port, seeds, maxNeighbours: 1 });
-    const routeToB = (b: SkeinNode) => nextEvent(a, "route", (event) => event.destination === b.id && event.nextHop === relay.id);
-    const bPromise = start({ ...port, seeds, maxNeighbours: 1 });
-    const b = await bPromise;
-    const event = await routeToB(b);
+    // a speaks `transport` only and b only the other one, so they can never link directly (a
+    // neighbour policy free to swap links would otherwise be free to do so): b is reachable from a
+    // only through the relay, which speaks both.
+    const other = transport === "udp" ? "tcp" : "udp";
+    const relay = await start({ udpPort: 0, tcpPort: 0, webAddr: "127.0.0.1:0" });
+    const seedOver = (kind: "udp" | "tcp"): string[] => [`${relay.id}@${relay.addresses.find((address) => address.includes(`/${kind}/`))!}`];
+    const a = await start({ ...(transport === "udp" ? { udpPort: 0 } : { tcpPort: 0 }), seeds: seedOver(transport), maxNeighbours: 1 });
+    // Listen before b exists: its link and the relay's announcement can complete while
+    // createNode(b) is still resolving.
+    const routeEvents: NodeEventOf<"route">[] = [];
+    a.on("route", (event) => routeEvents.push(event));
+    const b = await start({ ...(other === "udp" ? { udpPort: 0 } : { tcpPort: 0 }), seeds: seedOver(other), maxNeighbours: 1 });
+    const isRouteToB = (event: NodeEventOf<"route">): boolean => event.destination === b.id && event.nextHop === relay.id;
+    await waitFor(() => routeEvents.some(isRouteToB), "a route event to b via the relay");
+    const event = routeEvents.find(isRouteToB)!;
     assert.equal(event.hops, 2);
     assert.ok(event.metricMs! > 0);
 
@@ -86,10 +94,10 @@ for (const transport of ["udp", "tcp"] as const) {
     assert.equal(((await missing.json()) as { code: string }).code, "NO_ROUTE");
     assert.equal((await fetch(`${relay.webUrl}/api/routes/x`)).status, 400);
 
-    // The relay leaves: a loses its route to b and says so.
-    const lost = nextEvent(a, "route", (change) => change.destination === b.id && change.nextHop === undefined);
+    // The relay leaves: a loses its route to b (a route event said so, unless the route was
+    // between seqnos at that moment) and sending fails.
     await relay.close();
-    await lost;
+    await waitFor(() => a.routes().every((entry) => entry.nextHop === undefined), "a has no route left");
     await assert.rejects(a.send(b.id, new Uint8Array(1)), { code: "NO_ROUTE" });
   });
 }
