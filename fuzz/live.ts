@@ -32,6 +32,12 @@ export interface LiveReport {
   honest_link_down_reasons: string[];
   newcomer_joined: boolean;
   victim_dropped: Record<string, number>;
+  /**
+   * Heap in use after warm-up and at the end. A single reading depends on where the garbage
+   * collector happens to be, so each figure is the lowest of the readings taken in that window
+   * (just after a collection the reading is close to the live set): the first third of the fuzzing
+   * after warm-up, and the last third plus the settled state after the traffic stopped.
+   */
   heap_used_mb: { after_warmup: number; end: number };
   rss_mb: { after_warmup: number; end: number };
 }
@@ -126,9 +132,12 @@ export async function fuzzLiveNode(options: { seconds: number; seed: number }): 
 
     const start = Date.now();
     const warmupEnd = start + (options.seconds * 1000) / 3;
-    let heapWarm = NaN;
+    const fuzzMs = options.seconds * 1000;
+    const heapEarly: number[] = [];
+    const heapLate: number[] = [];
+    let nextHeapReading = warmupEnd;
     let rssWarm = NaN;
-    while (Date.now() - start < options.seconds * 1000) {
+    while (Date.now() - start < fuzzMs) {
       for (let burst = 0; burst < 64; burst += 1) {
         const socket = sockets[rng.nextInt(sockets.length)]!;
         socket.send(pick(), udpPort, "127.0.0.1");
@@ -143,9 +152,13 @@ export async function fuzzLiveNode(options: { seconds: number; seed: number }): 
           tcpSent += 1;
         } // else: leave it idle (half-open until the victim expires it)
       }
-      if (Number.isNaN(heapWarm) && Date.now() >= warmupEnd) {
-        heapWarm = await metric(info.web, "nodejs_heap_size_used_bytes");
-        rssWarm = await metric(info.web, "process_resident_memory_bytes");
+      if (Date.now() >= nextHeapReading) {
+        const elapsed = Date.now() - start;
+        const reading = await metric(info.web, "nodejs_heap_size_used_bytes");
+        if (elapsed < (fuzzMs * 5) / 9) heapEarly.push(reading);
+        else if (elapsed >= (fuzzMs * 7) / 9) heapLate.push(reading);
+        if (Number.isNaN(rssWarm)) rssWarm = await metric(info.web, "process_resident_memory_bytes");
+        nextHeapReading = Date.now() + 100;
       }
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
@@ -174,7 +187,7 @@ export async function fuzzLiveNode(options: { seconds: number; seed: number }): 
       honest_link_down_reasons: downReasons,
       newcomer_joined: joined,
       victim_dropped: alive ? await dropped(info.web) : {},
-      heap_used_mb: { after_warmup: round(heapWarm / 2 ** 20), end: round((await metric(info.web, "nodejs_heap_size_used_bytes")) / 2 ** 20) },
+      heap_used_mb: { after_warmup: round(Math.min(...heapEarly) / 2 ** 20), end: round(Math.min(...heapLate, ...(await settledHeap(info.web))) / 2 ** 20) },
       rss_mb: { after_warmup: round(rssWarm / 2 ** 20), end: round((await metric(info.web, "process_resident_memory_bytes")) / 2 ** 20) },
     };
   } finally {
@@ -186,6 +199,16 @@ export async function fuzzLiveNode(options: { seconds: number; seed: number }): 
       await once(victim, "exit");
     }
   }
+}
+
+/** Readings over a second after the traffic stopped, when only the honest links are active. */
+async function settledHeap(web: string): Promise<number[]> {
+  const readings: number[] = [];
+  for (let index = 0; index < 10; index += 1) {
+    readings.push(await metric(web, "nodejs_heap_size_used_bytes"));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return readings;
 }
 
 function round(value: number): number {
