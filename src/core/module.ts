@@ -19,6 +19,8 @@ export const ModuleId = {
   Routing: 3,
   /** Pub/sub overlay: interest propagation and multi-destination data (features/pubsub/overlay.ts). */
   PubSub: 4,
+  /** Collector: collector adverts (flooded) and node snapshots routed to collectors (features/collector/). */
+  Collector: 5,
 } as const;
 export type ModuleId = (typeof ModuleId)[keyof typeof ModuleId];
 

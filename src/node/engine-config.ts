@@ -21,6 +21,14 @@ export interface EngineConfig extends EngineSecurityOptions {
   routeHopCostMs?: number;
   rng: Rng;
   logger: Logger;
+  /** Tags this node advertises (shown in the collector's view; tag discovery uses them too). */
+  localTags?: string[];
+  /** Collector (module 5): this node keeps the network model and advertises itself as a collector. */
+  collector?: boolean;
+  /** Collector: how often this node reports its snapshot, ms (default SNAPSHOT_INTERVAL_MS). */
+  collectorIntervalMs?: number;
+  /** The software version reported in snapshots (the runtime passes the package version). */
+  softwareVersion?: string;
   /** Transmit outputs carry the frames a record seals (`plaintext`): the simulator's frame tracing. */
   exposePlaintext?: boolean;
 }

@@ -53,6 +53,8 @@ import { DataService, type DataEvent } from "./data-service.js";
 // Pub/sub (issue 5, phase 2): the overlay module (interest propagation, multi-destination data).
 import { PubSubOverlay } from "../features/pubsub/overlay.js";
 import { SeededRng } from "../core/rng.js";
+// Collector (issue 6): snapshots to collectors, the collector's model (module 5).
+import { CollectorModule } from "../features/collector/collector.js";
 import { PathSecurity, type SecurityInfo, decodeHello } from "./secure-paths.js";
 import type { EngineConfig } from "./engine-config.js";
 import type { EngineIo, EngineOutput, NeighbourInfo, NodeEvent, PathId, RouteView } from "./io.js";
@@ -165,6 +167,8 @@ export class NodeEngine implements EngineIo {
   private readonly dataService: DataService;
   /** Pub/sub (module 4): the overlay and its broker (the runtime's library API and NATS port use `pubsub.broker`). */
   readonly pubsub: PubSubOverlay;
+  /** Collector (module 5): reports this node to the collectors; on a collector, `collector.model`. */
+  readonly collector: CollectorModule;
   private readonly modules = new Map<number, EngineModule<unknown, unknown>>();
   /** Routing (module 3): route exchange, the forwarding table, unreachable reports, ping and trace. */
   private readonly router: Router;
@@ -222,6 +226,22 @@ export class NodeEngine implements EngineIo {
     // draws the link layer and the router make from config.rng.
     this.pubsub = new PubSubOverlay({ ...host, rng: new SeededRng((this.session ^ 0x9e3779b9) >>> 0) });
     this.modules.set(this.pubsub.id, this.pubsub as EngineModule<unknown, unknown>);
+    // Collector (module 5): registered the same way, on its own PRNG stream; it reads the node's
+    // neighbours, routes and counters once per report.
+    this.collector = new CollectorModule(
+      { ...host, rng: new SeededRng((this.session ^ 0x85ebca6b) >>> 0) },
+      { collector: config.collector === true, tags: config.localTags ?? [], version: config.softwareVersion ?? "", intervalMs: config.collectorIntervalMs },
+      {
+        neighbours: () => this.neighbours(),
+        routes: () => this.routes(),
+        counters: () => {
+          let framesDropped = 0;
+          for (const count of Object.values(this.dropped)) framesDropped += count;
+          return { ...this.counters, framesDropped };
+        },
+      },
+    );
+    this.modules.set(this.collector.id, this.collector as EngineModule<unknown, unknown>);
     this.metricConfig = { ...DEFAULT_METRIC_CONFIG, ...(config.routeHopCostMs !== undefined ? { hopCostMs: config.routeHopCostMs } : {}) };
     this.router = new Router({ localId: config.nodeId, rng: config.rng, logger: config.logger.child({ module: "routing", node: config.nodeId }) }, 0);
     for (const seed of config.seeds) this.rememberSeed(seed);
