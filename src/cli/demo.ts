@@ -1,7 +1,9 @@
 /**
  * `skein demo`: N real `skein node` processes on 127.0.0.1 that behave as if they sat on an
- * Internet-like map (a generated RTT matrix, `--emulate-latency`), with a live table of every
- * node's neighbours and measured RTTs next to the emulated ones.
+ * Internet-like map (a generated RTT matrix, `--emulate-latency`, or `--matrix FILE`), with a live
+ * table of every node's neighbours and measured RTTs next to the emulated ones. Node 1 is a
+ * collector (`--collector`) serving the live web view at `--web-addr` (default 127.0.0.1:0, any
+ * free port); the demo prints its URL. Nodes of the generated map carry a region tag.
  *
  * Children never outlive the demo: on SIGINT/SIGTERM/SIGHUP (or `--duration-s`) each gets SIGTERM, then
  * SIGKILL if it has not exited within CHILD_STOP_TIMEOUT_MS; their stdin is a pipe and they run
@@ -13,15 +15,19 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { generateInternetMatrix } from "../sim/generate.js";
-import { type Matrix, formatMatrix, symmetricRtt } from "../sim/matrix.js";
-import { CliFailure, errorMessage } from "./errors.js";
+import { generateInternetMatrix, generateInternetTopology } from "../sim/generate.js";
+import { type Matrix, formatMatrix, matrixNames, symmetricRtt } from "../sim/matrix.js";
+import { loadMatrix } from "./matrix-file.js";
+import { parseWebAddr } from "../runtime/web-addr.js";
+import { CliFailure, UsageError, errorMessage } from "./errors.js";
 import { rekeyByNodeIds } from "./sim-command.js";
 import { type NodeStatus, fetchNodeStatus } from "./status.js";
 import { formatDuration, formatNumber, formatPercent, renderTable } from "./table.js";
 import { parseIntegerFlag, parseNumberFlag } from "./values.js";
 
-export const DEMO_DEFAULT_NODES = 5;
+export const DEMO_DEFAULT_NODES = 8;
+/** The collector's web view: any free port unless --web-addr says otherwise. */
+export const DEMO_DEFAULT_WEB_ADDR = "127.0.0.1:0";
 export const DEMO_MAX_NODES = 64;
 export const DEMO_REFRESH_MS = 1000;
 export const DEMO_SNAPSHOT_DEFAULT_S = 5;
@@ -48,6 +54,8 @@ export interface DemoView {
   emulatedRttMs?: (a: number | string, b: number | string) => number | undefined;
   /** Last line, e.g. "Ctrl-C to stop". */
   hint?: string;
+  /** The collector's web view, shown under the header line. */
+  webUrl?: string;
 }
 
 const DEMO_COLUMNS = [
@@ -99,6 +107,7 @@ export function renderDemo(view: DemoView): string {
   const n = view.nodes.length;
   const lines = [
     `skein demo: ${running}/${n} node${n === 1 ? "" : "s"} running on 127.0.0.1 with emulated Internet latency, ${formatDuration(view.elapsedMs)}`,
+    ...(view.webUrl === undefined ? [] : [`web view: ${view.webUrl}`]),
     ...renderTable(DEMO_COLUMNS, rows),
     `links up: ${upPairs.size} of ${(n * (n - 1)) / 2} pairs`,
     ...notes,
@@ -287,6 +296,8 @@ class DemoChild {
 
 export interface DemoFlags {
   nodes?: string;
+  matrix?: string;
+  webAddr?: string;
   seed?: string;
   durationS?: string;
   snapshotS?: string;
@@ -303,6 +314,34 @@ export function demoMatrix(nodes: number, seed: number): Matrix {
   return rekeyByNodeIds(generateInternetMatrix({ nodes, seed }));
 }
 
+/** A rough region name for a point on the globe (the demo's node tags). */
+export function regionOf(latDeg: number, lonDeg: number): string {
+  if (lonDeg < -30) return latDeg >= 12 ? "north-america" : "south-america";
+  if (lonDeg < 60) return latDeg >= 35 ? "europe" : latDeg >= 12 ? "middle-east" : "africa";
+  return latDeg >= -10 ? "asia" : "oceania";
+}
+
+/** The generated map: the matrix keyed by NodeIds 1..N and each node's region tag. */
+export function demoWorld(nodes: number, seed: number): { matrix: Matrix; tags: Map<number, string[]> } {
+  const world = generateInternetTopology({ nodes, seed });
+  const tags = new Map(world.sites.map((site, index) => [index + 1, [regionOf(site.latDeg, site.lonDeg)]]));
+  return { matrix: rekeyByNodeIds(world.matrix), tags };
+}
+
+/** A user's matrix (--matrix): kept as is when keyed by NodeIds 1..N, else its names in sorted order become 1..N. */
+export function demoMatrixFromFile(file: string, nodes: number): Matrix {
+  let matrix: Matrix;
+  try {
+    matrix = loadMatrix(file);
+  } catch (error) {
+    throw new UsageError(errorMessage(error), "BAD_MATRIX");
+  }
+  const names = matrixNames(matrix);
+  if (names.length < nodes) throw new UsageError(`--matrix ${file} has ${names.length} nodes; --nodes ${nodes} needs at least that many`, "BAD_MATRIX");
+  const byIds = names.every((name) => /^[1-9][0-9]*$/.test(name) && Number(name) <= names.length);
+  return byIds ? matrix : rekeyByNodeIds(matrix);
+}
+
 export async function runDemoCommand(flags: DemoFlags): Promise<number> {
   const nodes = parseIntegerFlag("--nodes", flags.nodes, 1, DEMO_MAX_NODES) ?? DEMO_DEFAULT_NODES;
   const seed = parseIntegerFlag("--seed", flags.seed, 0, 0xffff_ffff) ?? 1;
@@ -315,7 +354,17 @@ export async function runDemoCommand(flags: DemoFlags): Promise<number> {
     process.stdout.write(text);
   };
 
-  const matrix = demoMatrix(nodes, seed);
+  let webAddr = DEMO_DEFAULT_WEB_ADDR;
+  if (flags.webAddr !== undefined) {
+    try {
+      parseWebAddr(flags.webAddr);
+    } catch (error) {
+      throw new UsageError(`bad --web-addr value ${JSON.stringify(flags.webAddr)}: ${errorMessage(error).replace(/^bad webAddr "[^"]*": /, "")}`);
+    }
+    webAddr = flags.webAddr;
+  }
+  const world = flags.matrix === undefined ? demoWorld(nodes, seed) : { matrix: demoMatrixFromFile(flags.matrix, nodes), tags: new Map<number, string[]>() };
+  const matrix = world.matrix;
   const tmpDir = mkdtempSync(path.join(os.tmpdir(), "skein-demo-"));
   const matrixFile = path.join(tmpDir, "latency.json");
   writeFileSync(matrixFile, formatMatrix(matrix));
@@ -354,22 +403,32 @@ export async function runDemoCommand(flags: DemoFlags): Promise<number> {
       return undefined;
     }
   };
+  let webUrl: string | undefined;
   const frame = (hint?: string): string =>
-    renderDemo({ elapsedMs: Date.now() - startedAt, nodes: children.map((child) => child.view()), emulatedRttMs, ...(hint === undefined ? {} : { hint }) });
+    renderDemo({
+      elapsedMs: Date.now() - startedAt,
+      nodes: children.map((child) => child.view()),
+      emulatedRttMs,
+      ...(hint === undefined ? {} : { hint }),
+      ...(webUrl === undefined ? {} : { webUrl }),
+    });
 
   try {
     const baseArgs = (id: number): string[] => [
       "--node-id", String(id),
       "--bind", "127.0.0.1",
       "--udp-port", "0",
-      "--web-addr", "127.0.0.1:0",
+      // Node 1 is the collector with the web view; the others serve their API on any free port
+      // (the terminal table reads it).
+      ...(id === 1 ? ["--collector", "--web-addr", webAddr] : ["--web-addr", "127.0.0.1:0"]),
+      ...((world.tags.get(id) ?? []).length > 0 ? ["--local-tags", world.tags.get(id)!.join(",")] : []),
       "--emulate-latency", matrixFile,
       // Each node's key is created in the demo's temp directory (removed at exit).
       "--data-dir", path.join(tmpDir, `node-${id}`),
       "--log-level", "warn",
       "--exit-on-stdin-close",
     ];
-    if (!tty) out(`skein demo: starting ${nodes} node${nodes === 1 ? "" : "s"} (matrix ${matrixFile}, seed ${seed})\n`);
+    if (!tty) out(`skein demo: starting ${nodes} node${nodes === 1 ? "" : "s"} (matrix ${flags.matrix ?? matrixFile}, seed ${seed})\n`);
     const first = new DemoChild(1, cliPath, baseArgs(1), env);
     children.push(first);
     const startOrStop = async (promise: Promise<unknown>): Promise<boolean> => {
@@ -377,6 +436,12 @@ export async function runDemoCommand(flags: DemoFlags): Promise<number> {
       return result === "started";
     };
     if (!(await startOrStop(first.waitListening(CHILD_START_TIMEOUT_MS)))) return 0;
+    const web = first.listening?.web;
+    if (web !== null && web !== undefined) {
+      webUrl = `${web.replace(/\/+$/, "")}/`;
+      // One plain line, first, in every mode: what a newcomer (or a script) needs.
+      out(`skein demo: web view at ${webUrl} (collector: node 1)\n`);
+    }
     const seedAddress = first.udpAddress;
     if (seedAddress === undefined) throw new CliFailure("demo node 1 listens on no address; cannot seed the others", "DEMO_START_FAILED");
     for (let id = 2; id <= nodes; id++) {

@@ -9,7 +9,9 @@
  *   skein sim routing --matrix FILE …  routes vs the optimum, from frames actually forwarded
  *   skein sim failover --matrix FILE … reroute times when relay links and nodes fail
  *   skein sim generate --nodes N …     an Internet-like RTT matrix as JSON
- *   skein demo [--nodes N]             N local nodes with emulated latency and a live table
+ *   skein demo [--nodes N] [--matrix FILE] [--web-addr HOST:PORT]
+ *                                      N local nodes with emulated latency, a collector with the
+ *                                      live web view, and a live table
  *   skein nats-server [flags]          a drop-in nats-server (nats-server's flags and config format)
  *
  * Expected errors print one line on stderr, `skein: …`, and exit 2 (usage) or 1 (runtime).
@@ -18,7 +20,7 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { SkeinError } from "../core/errors.js";
-import { runDemoCommand, DEMO_DEFAULT_NODES, DEMO_MAX_NODES, DEMO_SNAPSHOT_DEFAULT_S } from "./demo.js";
+import { runDemoCommand, DEMO_DEFAULT_NODES, DEMO_DEFAULT_WEB_ADDR, DEMO_MAX_NODES, DEMO_SNAPSHOT_DEFAULT_S } from "./demo.js";
 import { CliFailure, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, oneLine } from "./errors.js";
 import { registerKeyCommands } from "./keys-command.js";
 import { type NodeCommandFlags, runNodeCommand } from "./node-command.js";
@@ -68,7 +70,7 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
     );
   for (const help of nodeFlagHelp()) {
     const option = new Option(help.flags, help.description);
-    if (help.key === "seeds") option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    if (help.key === "seeds" || help.key === "localTags") option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     node.addOption(option);
   }
   node.addOption(new Option("--config <FILE>", "read options from a JSON or YAML file [env SKEIN_CONFIG]"));
@@ -174,12 +176,14 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
   // ------------------------------------------------------------ skein demo
   program
     .command("demo")
-    .description("start N local nodes with emulated Internet latency and show their links live (Ctrl-C stops all)")
+    .description("start N local nodes with emulated Internet latency, one a collector with the live web view (prints its URL); Ctrl-C stops all")
     .option("--nodes <N>", `number of nodes, 1..${DEMO_MAX_NODES} (default ${DEMO_DEFAULT_NODES})`)
+    .option("--matrix <FILE>", "RTT matrix JSON file to emulate (default: a generated Internet-like world)")
+    .option("--web-addr <HOST:PORT>", `where the collector serves the web view (default ${DEMO_DEFAULT_WEB_ADDR}: any free port)`)
     .option("--seed <S>", "seed of the generated latency matrix (default 1)")
     .option("--duration-s <T>", "stop after T seconds (default: run until Ctrl-C)")
     .option("--snapshot-s <S>", `when stdout is not a terminal, print a snapshot every S seconds (default ${DEMO_SNAPSHOT_DEFAULT_S})`)
-    .action(async (flags: { nodes?: string; seed?: string; durationS?: string; snapshotS?: string }) => {
+    .action(async (flags: { nodes?: string; matrix?: string; webAddr?: string; seed?: string; durationS?: string; snapshotS?: string }) => {
       result.forceExit = true;
       result.code = await runDemoCommand(flags);
     });

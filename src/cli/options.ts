@@ -17,7 +17,7 @@ export type OptionKey = keyof NodeOptions;
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
 
 /** Flags as commander hands them over: strings (seeds may repeat, so possibly a list). */
-export type NodeFlags = { [K in OptionKey]?: K extends "seeds" ? string | string[] : string } & {
+export type NodeFlags = { [K in OptionKey]?: K extends "seeds" | "localTags" ? string | string[] : K extends "collector" ? string | boolean : string } & {
   config?: string;
 };
 
@@ -44,6 +44,8 @@ type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 interface OptionSpec<T> {
   /** Shown in `--help`. */
   argName: string;
+  /** A switch without a value (`--collector`); env and config files take true/false. */
+  switch?: true;
   description: string;
   /** Validates a raw value (a string from flags and env, anything from a config file). */
   parse(raw: unknown): Parsed<T>;
@@ -194,6 +196,34 @@ const SPECS: { [K in OptionKey]-?: OptionSpec<NonNullable<NodeOptions[K]>> } = {
   },
   ca: { argName: "FILE", description: "network admission: the network CA's public key file (skein ca init); needs --cert", parse: (raw) => text(raw, "expected the path of a CA public key file") },
   cert: { argName: "FILE", description: "this node's certificate (skein ca sign); needs --ca", parse: (raw) => text(raw, "expected the path of a certificate file") },
+  localTags: {
+    argName: "TAG,…",
+    description: "tags this node advertises, comma-separated, e.g. eu,gpu (shown in the collector's web view)",
+    parse: (raw) => {
+      const list = seedList(raw);
+      const expected = "expected tags of letters, digits, . _ : - (1..32 bytes), comma-separated, at most 16";
+      if (list === undefined || list.length > 16) return { ok: false, error: expected };
+      for (const tag of list) if (!/^[A-Za-z0-9._:-]{1,32}$/.test(tag)) return { ok: false, error: `"${tag}" is not a valid tag; ${expected}` };
+      return { ok: true, value: list };
+    },
+  },
+  collector: {
+    argName: "",
+    switch: true,
+    description: "be a collector: keep the network's live model; with --web-addr serve /api/topology and the web view at /",
+    parse: (raw) => {
+      if (raw === true || raw === false) return { ok: true, value: raw };
+      const value = typeof raw === "string" ? raw.trim().toLowerCase() : "";
+      if (value === "true" || value === "1" || value === "yes") return { ok: true, value: true };
+      if (value === "false" || value === "0" || value === "no") return { ok: true, value: false };
+      return { ok: false, error: "expected true or false" };
+    },
+  },
+  collectorIntervalMs: {
+    argName: "MS",
+    description: "how often this node reports its snapshot to the collectors (default 1000)",
+    parse: integer(100, 60_000),
+  },
   routeHopCostMs: {
     argName: "MS",
     description: "routing: cost added to every link's metric, ms one way (default 0.1; more prefers fewer relays)",
@@ -221,7 +251,7 @@ export function flagName(key: string): string {
 export function nodeFlagHelp(): { key: OptionKey; flags: string; description: string }[] {
   return OPTION_KEYS.map((key) => ({
     key,
-    flags: `${flagName(key)} <${SPECS[key].argName}>`,
+    flags: SPECS[key].switch === true ? flagName(key) : `${flagName(key)} <${SPECS[key].argName}>`,
     description: `${SPECS[key].description} [env ${envName(key)}]`,
   }));
 }

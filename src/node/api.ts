@@ -2,6 +2,7 @@
 import type { NodeId } from "../core/node-id.js";
 import type { Msg, Payload, PublishOptions, PubSubSubscription, SubscribeOptions } from "../features/pubsub/client.js";
 import type { EngineStats } from "./engine.js";
+import type { Topology } from "../features/collector/model.js";
 import type { NeighbourInfo, NodeEvent, NodeEventKind, ProbeResult, RouteView } from "./io.js";
 
 export interface ReceivedMessage {
@@ -43,6 +44,13 @@ export interface SkeinNode {
   trace(destination: NodeId): Promise<ProbeResult>;
   /** One echo round trip to `destination` over its route (`rttMs` undefined when unanswered within 3 s). */
   ping(destination: NodeId): Promise<ProbeResult>;
+
+  /**
+   * Collector (features/collector/README.md): the network as this collector sees it — every node
+   * that reports (live or stale), its neighbours, routes, tags, version, uptime and counters, and
+   * the links between them. undefined unless the node runs with `collector: true`.
+   */
+  topology(): Topology | undefined;
 
   // ---- pub/sub (features/pubsub/README.md). Local to this node until the overlay carries it.
   /** `nats://HOST:PORT` of the NATS client port when `natsPort` (or `natsAddr`) was given. */

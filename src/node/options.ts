@@ -49,6 +49,12 @@ export interface NodeOptions {
   ca?: string;
   /** …and this node's certificate (`skein ca sign`). Both or neither. */
   cert?: string;
+  /** Tags this node advertises, e.g. ["eu", "gpu"] (shown in the collector's web view). */
+  localTags?: string[];
+  /** Collector (issue 6): keep the network model; with `webAddr`, serve /api/topology and the live web view at /. */
+  collector?: boolean;
+  /** Collector: how often this node reports its snapshot to the collectors (default 1000 ms). */
+  collectorIntervalMs?: number;
 }
 
 export const NODE_OPTION_DEFAULTS = {

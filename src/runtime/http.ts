@@ -10,6 +10,17 @@
  *   GET /api/trace/DEST     the path frames to DEST take now, hop by hop: { destination, complete,
  *                           rtt_ms, hops: [{ node, previous_hop, link_rtt_ms, ttl }] } (404 NO_ROUTE)
  *   GET /api/ping/DEST      one echo round trip over the route: { destination, complete, rtt_ms }
+ *   GET /api/topology        (collector, --collector) the collector's model: { collector, version,
+ *                           nodes: [{ id, state: live|stale, collector, tags, version, uptime_s, age_ms,
+ *                           interval_ms, counters, neighbours: [{ id, srtt_ms, rttvar_ms, loss }],
+ *                           routes: [{ destination, next_hop, metric_ms, hops }] }], links: [{ a, b,
+ *                           srtt_ms, srtt_a_ms, srtt_b_ms, rttvar_ms, loss, state }] } (404 NOT_COLLECTOR)
+ *   GET /api/topology/stream  the same as server-sent events (`event: topology`), at once and then on
+ *                           every change, at most every STREAM_MIN_INTERVAL_MS; neighbours and routes
+ *                           as arrays ([id, srtt_ms, rttvar_ms, loss], [destination, next_hop,
+ *                           metric_ms, hops]) to keep 200-node updates small
+ *   GET /  (and /app.js, /style.css, /vendor/cytoscape.min.js)  the live web view (web/), served
+ *                           from the installed package: no CDN, works offline
  *   GET /metrics   Prometheus text format, from a Registry of this node's own (never the global
  *                  one, so that several nodes can live in one process): per-link RTT, RTT variance
  *                  and loss gauges, frame and byte counters and drops by reason (read from
@@ -25,6 +36,8 @@ import { SkeinError } from "../core/errors.js";
 import { parseNodeId } from "../core/node-id.js";
 import type { NeighbourInfo, ProbeResult, RouteView } from "../node/io.js";
 import { bindError } from "./udp.js";
+import type { Topology } from "../features/collector/model.js";
+import { TopologyStream, serveStatic } from "./web.js";
 
 /** What the HTTP API reads from the node. */
 export interface NodeView {
@@ -39,6 +52,8 @@ export interface NodeView {
   runtimeCounters(): Map<string, number>;
   /** Routing: the table, and probes through the data plane. */
   routes(): RouteView[];
+  /** Collector (issue 6): the model, undefined on a node that is not a collector. */
+  topology?(): Topology | undefined;
   trace(destination: NodeId): Promise<ProbeResult>;
   ping(destination: NodeId): Promise<ProbeResult>;
 }
@@ -184,6 +199,7 @@ export class HttpApi {
     readonly host: string,
     readonly port: number,
     readonly registry: Registry,
+    private readonly stream: TopologyStream | undefined,
   ) {}
 
   get url(): string {
@@ -193,8 +209,9 @@ export class HttpApi {
   /** Starts the server. Throws SkeinError PORT_IN_USE when the port is taken. */
   static async start(addr: WebAddr, view: NodeView, logger: Logger): Promise<HttpApi> {
     const registry = createMetricsRegistry(view);
+    const stream = view.topology === undefined ? undefined : new TopologyStream(() => view.topology?.());
     const server = http.createServer((request, response) => {
-      handle(request, response, view, registry).catch((error: unknown) => {
+      handle(request, response, view, registry, stream).catch((error: unknown) => {
         logger.error({ err: (error as Error).message, url: request.url }, "http handler failed");
         if (!response.headersSent) sendJson(response, 500, { error: "internal error" });
         else response.destroy();
@@ -213,10 +230,11 @@ export class HttpApi {
     });
     server.on("error", (error) => logger.warn({ err: error.message }, "http server error"));
     const port = (server.address() as { port: number }).port;
-    return new HttpApi(server, addr.host, port, registry);
+    return new HttpApi(server, addr.host, port, registry, stream);
   }
 
   async close(): Promise<void> {
+    this.stream?.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;
@@ -224,7 +242,7 @@ export class HttpApi {
   }
 }
 
-async function handle(request: http.IncomingMessage, response: http.ServerResponse, view: NodeView, registry: Registry): Promise<void> {
+async function handle(request: http.IncomingMessage, response: http.ServerResponse, view: NodeView, registry: Registry, stream: TopologyStream | undefined): Promise<void> {
   const path = (request.url ?? "/").split("?")[0];
   if (request.method !== "GET" && request.method !== "HEAD") {
     sendJson(response, 405, { error: `method ${request.method} not allowed; use GET` });
@@ -260,13 +278,25 @@ async function handle(request: http.IncomingMessage, response: http.ServerRespon
     }
     return;
   }
+  if (path === "/api/topology" || path === "/api/topology/stream") {
+    const topology = view.topology?.();
+    if (topology === undefined || stream === undefined) {
+      sendJson(response, 404, { error: `node ${view.id} is not a collector; start it with --collector to serve the network's topology`, code: "NOT_COLLECTOR" });
+    } else if (path === "/api/topology") {
+      sendJson(response, 200, topology);
+    } else {
+      stream.add(request, response);
+    }
+    return;
+  }
+  if (await serveStatic(path ?? "/", request, response)) return;
   if (path === "/metrics") {
     const text = await registry.metrics();
     response.writeHead(200, { "content-type": registry.contentType, "cache-control": "no-store" });
     response.end(text);
     return;
   }
-  sendJson(response, 404, { error: `no such endpoint ${path}; try /api/node, /api/routes, /api/trace/DEST, /api/ping/DEST or /metrics` });
+  sendJson(response, 404, { error: `no such endpoint ${path}; try /, /api/node, /api/routes, /api/topology, /api/trace/DEST, /api/ping/DEST or /metrics` });
 }
 
 function sendJson(response: http.ServerResponse, status: number, body: unknown): void {

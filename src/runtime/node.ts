@@ -41,6 +41,10 @@ import { UdpTransport } from "./udp.js";
 // pub/sub (issue 5): the broker, library API and NATS port live in pubsub.ts.
 import type { Msg, Payload, PublishOptions, PubSubSubscription, SubscribeOptions } from "../features/pubsub/client.js";
 import { NodePubSub, type NatsPortOptions, type RequestOptions } from "./pubsub.js";
+// Collector (issue 6): the model behind GET /api/topology and the web view.
+import { MAX_TAG_BYTES, MAX_TAGS, SNAPSHOT_INTERVAL_MAX_MS, SNAPSHOT_INTERVAL_MIN_MS } from "../features/collector/constants.js";
+import type { Topology } from "../features/collector/model.js";
+import { packageVersion } from "./version.js";
 
 /** Bytes waiting below the API for one destination above which `send()` waits. */
 export const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
@@ -75,6 +79,9 @@ const KNOWN_OPTIONS = new Set([
   "networkKey",
   "ca",
   "cert",
+  "localTags",
+  "collector",
+  "collectorIntervalMs",
 ]);
 
 /** Options after validation, with defaults filled in. */
@@ -101,6 +108,10 @@ export interface ResolvedNodeOptions {
   networkKey: string | undefined;
   ca: string | undefined;
   cert: string | undefined;
+  /** Collector (issue 6): tags, collector role, reporting interval. */
+  localTags: string[];
+  collector: boolean;
+  collectorIntervalMs: number | undefined;
   /** Keys the runtime does not know (warned about, not refused). */
   unknownKeys: string[];
 }
@@ -203,7 +214,33 @@ export function validateNodeOptions(options: NodeOptions | undefined): ResolvedN
     throw bad(files.ca === undefined ? "cert given without ca: certificate mode needs both --ca FILE and --cert FILE" : "ca given without cert: certificate mode needs both --ca FILE and --cert FILE");
   }
 
-  return { nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, nats, routeHopCostMs, ...files, unknownKeys };
+  const { localTags, collector, collectorIntervalMs } = validateCollector(o.localTags, o.collector, o.collectorIntervalMs);
+
+  return {
+    nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, nats, routeHopCostMs, ...files,
+    localTags, collector, collectorIntervalMs, unknownKeys,
+  };
+}
+
+/** Collector (issue 6): tags (1..32 bytes each, at most 16), the collector role, the reporting interval. */
+function validateCollector(localTags: unknown, collector: unknown, collectorIntervalMs: unknown): Pick<ResolvedNodeOptions, "localTags" | "collector" | "collectorIntervalMs"> {
+  const tags: string[] = [];
+  if (localTags !== undefined) {
+    const expected = `expected a list of at most ${MAX_TAGS} tags of 1..${MAX_TAG_BYTES} bytes (letters, digits, . _ : -), e.g. ["eu", "gpu"]`;
+    if (!Array.isArray(localTags) || localTags.length > MAX_TAGS) throw bad(`bad localTags ${show(localTags)}: ${expected}`);
+    for (const tag of localTags as unknown[]) {
+      if (typeof tag !== "string" || !/^[A-Za-z0-9._:-]+$/.test(tag) || Buffer.byteLength(tag) > MAX_TAG_BYTES) throw bad(`bad tag ${show(tag)} in localTags: ${expected}`);
+      if (!tags.includes(tag)) tags.push(tag);
+    }
+  }
+  if (collector !== undefined && typeof collector !== "boolean") throw bad(`bad collector ${show(collector)}: expected true or false`);
+  if (
+    collectorIntervalMs !== undefined &&
+    (typeof collectorIntervalMs !== "number" || !Number.isInteger(collectorIntervalMs) || collectorIntervalMs < SNAPSHOT_INTERVAL_MIN_MS || collectorIntervalMs > SNAPSHOT_INTERVAL_MAX_MS)
+  ) {
+    throw bad(`bad collectorIntervalMs ${show(collectorIntervalMs)}: expected milliseconds in ${SNAPSHOT_INTERVAL_MIN_MS}..${SNAPSHOT_INTERVAL_MAX_MS}`);
+  }
+  return { localTags: tags, collector: collector === true, collectorIntervalMs: collectorIntervalMs as number | undefined };
 }
 
 /** pub/sub (issue 5): `natsAddr` is HOST or HOST:PORT (default host: bind); `natsPort` wins over its port. */
@@ -333,6 +370,7 @@ export class RuntimeNode implements SkeinNode {
       stats: () => this.stats(),
       runtimeCounters: () => this.runtimeCounters(),
       routes: () => this.routes(),
+      topology: () => this.topology(),
       trace: (destination: NodeId) => this.trace(destination),
       ping: (destination: NodeId) => this.ping(destination),
     };
@@ -340,6 +378,11 @@ export class RuntimeNode implements SkeinNode {
 
   neighbours(): NeighbourInfo[] {
     return this.engine.neighbours();
+  }
+
+  /** Collector (issue 6): the collector's model of the network, or undefined on a node without --collector. */
+  topology(): Topology | undefined {
+    return this.engine.collector.model?.topology(this.driver.now());
   }
 
   // ---- routing (issue 4)
@@ -667,6 +710,10 @@ export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> 
     certificate: security.certificate,
     trust: security.trust,
     wallClockOffsetMs: Date.now() - performance.now(),
+    localTags: resolved.localTags,
+    collector: resolved.collector,
+    ...(resolved.collectorIntervalMs !== undefined ? { collectorIntervalMs: resolved.collectorIntervalMs } : {}),
+    softwareVersion: packageVersion(),
   };
 
   let node: RuntimeNode;

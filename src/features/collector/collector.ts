@@ -191,7 +191,7 @@ export class CollectorModule implements EngineModule<CollectorControl, Collector
       seq: this.snapshotSeq,
       flags,
       intervalMs: this.intervalMs,
-      uptimeS: Math.max(0, (now - (this.startedAt ?? now)) / 1000),
+      uptimeS: Math.max(0, Math.floor((now - (this.startedAt ?? now)) / 1000)),
       version: this.config.version,
       tags: this.tags,
       counters: this.view.counters(),
@@ -201,11 +201,13 @@ export class CollectorModule implements EngineModule<CollectorControl, Collector
   }
 
   private report(now: number, targets: NodeId[]): void {
-    const snapshot = this.snapshot(now);
-    // A collector takes its own snapshot directly.
-    this.model?.ingest(now, this.host.localId, snapshot);
+    const payload = encodeSnapshot(this.snapshot(now));
+    if (this.model !== undefined) {
+      // A collector takes its own snapshot as it would arrive (same rounding as everyone else's).
+      const own = decodeCollectorMessage(payload);
+      if (!(own instanceof Error) && own.type === "snapshot") this.model.ingest(now, this.host.localId, own.snapshot);
+    }
     if (targets.length === 0) return;
-    const payload = encodeSnapshot(snapshot);
     for (const collector of targets) {
       const hop = this.host.nextHop(collector);
       if (hop !== undefined && this.host.linkBacklogBytes(hop) > MAX_LINK_BACKLOG_BYTES) {
