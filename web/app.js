@@ -39,7 +39,10 @@
       { selector: "edge.labelled", style: { label: "data(label)" } },
       { selector: "edge.stale", style: { opacity: 0.15 } },
       { selector: "edge.path", style: { width: 6, "line-color": "#1f6feb", opacity: 1, "z-index": 10, label: "data(label)", "font-weight": "bold", color: "#1f6feb" } },
-      { selector: "edge.direct", style: { width: 4, "line-color": "#8250df", "line-style": "dashed", opacity: 1, "z-index": 9, label: "data(label)", color: "#8250df" } },
+      { selector: "edge.direct", style: {
+        width: 4, "line-color": "#8250df", "line-style": "dashed", opacity: 1, "z-index": 9, label: "data(label)", color: "#8250df",
+        // Bent away from the straight line, so that it stays visible beside the highlighted path.
+        "curve-style": "unbundled-bezier", "control-point-distances": 70, "control-point-weights": 0.5 } },
     ],
   });
 

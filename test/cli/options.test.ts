@@ -277,7 +277,7 @@ describe("resolveNodeOptions: bad input names the value and what is expected", (
   });
 
   it("unknown config keys, with a suggestion when one is close", () => {
-    const keys = "nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, natsPort, natsAddr, key, dataDir, networkKey, ca, cert, routeHopCostMs";
+    const keys = "nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, natsPort, natsAddr, key, dataDir, networkKey, ca, cert, localTags, collector, collectorIntervalMs, routeHopCostMs";
     assertUsage(
       { flags: {}, configText: "udpPrt: 1\n", configPath: "node.yaml" },
       `unknown key "udpPrt" in config file "node.yaml" (did you mean "udpPort"?); expected one of ${keys} (camelCase or kebab-case)`,
@@ -324,5 +324,28 @@ describe("resolveNodeOptions: bad input names the value and what is expected", (
       'bad config file "node.yaml": expected a mapping of options such as "udpPort: 10001", got a string',
       "BAD_CONFIG",
     );
+  });
+});
+
+describe("resolveNodeOptions: collector and tags (issue 6)", () => {
+  it("--collector is a switch; env and config files take true/false", () => {
+    assert.equal(resolveNodeOptions({ flags: { collector: true } }).collector, true);
+    assert.equal(resolveNodeOptions({ flags: {}, env: { SKEIN_COLLECTOR: "true" } }).collector, true);
+    assert.equal(resolveNodeOptions({ flags: {}, env: { SKEIN_COLLECTOR: "0" } }).collector, false);
+    assert.equal(resolveNodeOptions({ flags: {}, configText: "collector: true\n", configPath: "n.yaml" }).collector, true);
+    assert.equal(resolveNodeOptions({ flags: {} }).collector, undefined);
+    assertUsage({ flags: {}, env: { SKEIN_COLLECTOR: "maybe" } }, 'bad SKEIN_COLLECTOR value "maybe": expected true or false');
+  });
+
+  it("--local-tags takes a comma-separated list, repeated flags or a YAML list", () => {
+    assert.deepEqual(resolveNodeOptions({ flags: { localTags: "eu, gpu" } }).localTags, ["eu", "gpu"]);
+    assert.deepEqual(resolveNodeOptions({ flags: { localTags: ["eu", "gpu,x"] } }).localTags, ["eu", "gpu", "x"]);
+    assert.deepEqual(resolveNodeOptions({ flags: {}, configText: "local-tags: [a, b]\n", configPath: "n.yaml" }).localTags, ["a", "b"]);
+    assertUsage({ flags: { localTags: "eu,bad tag" } }, 'bad --local-tags value "eu,bad tag": "bad tag" is not a valid tag; expected tags of letters, digits, . _ : - (1..32 bytes), comma-separated, at most 16');
+  });
+
+  it("--collector-interval-ms is 100..60000", () => {
+    assert.equal(resolveNodeOptions({ flags: { collectorIntervalMs: "250" } }).collectorIntervalMs, 250);
+    assertUsage({ flags: { collectorIntervalMs: "5" } }, 'bad --collector-interval-ms value "5": expected an integer in 100..60000');
   });
 });
