@@ -7,6 +7,7 @@ import { LINK_USAGE, runLink } from "./link.js";
 import { NATS_USAGE, runNats } from "./nats.js";
 import { CRYPTO_USAGE, runCrypto } from "./crypto.js";
 import { PUBSUB_USAGE, runPubsub } from "./pubsub.js";
+import { COLLECTOR_USAGE, runCollector } from "./collector.js";
 
 interface Bench {
   summary: string;
@@ -34,6 +35,11 @@ const BENCHES: Record<string, Bench> = {
     summary: "the crypto layer in process: records (seal/open) against a copy, handshakes/s, end-to-end, projections to the link targets",
     usage: CRYPTO_USAGE,
     run: runCrypto,
+  },
+  collector: {
+    summary: "the collector at 200 nodes: snapshot bytes per node per second (beside JSON), model and stream costs, the web view in chromium",
+    usage: COLLECTOR_USAGE,
+    run: runCollector,
   },
 };
 
