@@ -463,6 +463,17 @@ export class RuntimeNode implements SkeinNode {
     if (overlay.refused > 0) overlayCounters.set("pubsub_interest_refused", overlay.refused);
     if (overlay.expiredOrigins > 0) overlayCounters.set("pubsub_interest_expired", overlay.expiredOrigins);
     add(overlayCounters, "");
+    // Collector (module 5): reports that could not go out, malformed messages, refused collectors and nodes.
+    const collector = this.engine.collector.stats();
+    const collectorCounters = new Map<string, number>();
+    if (collector.sendFailed > 0) collectorCounters.set("collector_send_failed", collector.sendFailed);
+    if (collector.skippedBacklog > 0) collectorCounters.set("collector_skipped_backlog", collector.skippedBacklog);
+    if (collector.malformed > 0) collectorCounters.set("collector_malformed", collector.malformed);
+    if (collector.collectorsRefused > 0) collectorCounters.set("collector_collectors_refused", collector.collectorsRefused);
+    if (collector.notCollector > 0) collectorCounters.set("collector_not_collector", collector.notCollector);
+    const model = this.engine.collector.model?.stats();
+    if (model !== undefined && model.snapshotsRefused > 0) collectorCounters.set("collector_nodes_refused", model.snapshotsRefused);
+    add(collectorCounters, "");
     return all;
   }
 

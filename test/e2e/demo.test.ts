@@ -4,7 +4,10 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { demoMatrixFromFile } from "../../src/cli/demo.js";
 import { alive, startDemo, waitForFullTopology } from "./demo-helpers.js";
 import { waitFor } from "./processes.js";
 
@@ -48,5 +51,31 @@ describe("skein demo with the collector", () => {
     demos.push(bad);
     assert.equal(await bad.exited, 2);
     assert.match(bad.stderr(), /bad --web-addr value "nowhere"/);
+    const dir = mkdtempSync(path.join(tmpdir(), "skein-demo-test-"));
+    try {
+      const file = path.join(dir, "two.json");
+      writeFileSync(file, JSON.stringify({ a: { a: 0, b: 80 }, b: { a: 80, b: 0 } }));
+      const small = startDemo(["--nodes", "4", "--matrix", file]);
+      demos.push(small);
+      assert.equal(await small.exited, 2);
+      assert.match(small.stderr(), /has 2 nodes; --nodes 4 needs at least that many/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("keeps a --matrix keyed by NodeIds as it is, and renumbers one keyed by names in sorted order", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "skein-demo-test-"));
+    try {
+      const byIds = path.join(dir, "ids.json");
+      const ids = { "1": { "1": 1, "2": 10, "3": 30 }, "2": { "1": 10, "2": 1, "3": 20 }, "3": { "1": 30, "2": 20, "3": 1 } };
+      writeFileSync(byIds, JSON.stringify(ids));
+      assert.deepEqual(demoMatrixFromFile(byIds, 3), ids);
+      const byNames = path.join(dir, "names.json");
+      writeFileSync(byNames, JSON.stringify({ zeta: { zeta: 1, alpha: 30, mid: 20 }, alpha: { zeta: 30, alpha: 1, mid: 10 }, mid: { zeta: 20, alpha: 10, mid: 1 } }));
+      assert.deepEqual(demoMatrixFromFile(byNames, 2), ids, "alpha → 1, mid → 2, zeta → 3");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
