@@ -116,6 +116,63 @@ export function renderDemo(view: DemoView): string {
   return `${lines.join("\n")}\n`;
 }
 
+const COMPACT_COLUMNS = [
+  { header: "NODE", align: "right" },
+  { header: "PID", align: "right" },
+  { header: "ADDRESS" },
+  { header: "LINKS", align: "right" },
+  { header: "RTT MIN(ms)", align: "right" },
+  { header: "MEDIAN", align: "right" },
+  { header: "MAX", align: "right" },
+  { header: "LOSS MAX(%)", align: "right" },
+] as const;
+
+/**
+ * The same screen, one row per node (up links; the spread of their RTTs; the worst loss): what a
+ * terminal shows when the full table would not fit (8 nodes make 56 neighbour rows).
+ */
+export function renderDemoCompact(view: DemoView): string {
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  const upPairs = new Set<string>();
+  let running = 0;
+  for (const node of view.nodes) {
+    if (node.phase === "running") running++;
+    if (node.note !== undefined) notes.push(`node ${node.id}: ${node.note}`);
+    const first = [String(node.id), node.pid === undefined ? "-" : String(node.pid), node.address ?? "-"];
+    const up = node.phase === "running" ? (node.status?.neighbours ?? []).filter((neighbour) => neighbour.state === "up") : [];
+    if (up.length === 0) {
+      rows.push([...first, node.phase === "running" ? (node.status === undefined ? "no status" : "0") : node.phase, "", "", "", ""]);
+      continue;
+    }
+    for (const neighbour of up) {
+      const a = String(node.id);
+      const b = String(neighbour.id);
+      upPairs.add(a < b ? `${a}-${b}` : `${b}-${a}`);
+    }
+    const rtts = up.map((neighbour) => neighbour.srttMs).filter((rtt): rtt is number => rtt !== undefined).sort((x, y) => x - y);
+    const median = rtts.length === 0 ? undefined : rtts.length % 2 === 1 ? rtts[(rtts.length - 1) / 2] : (rtts[rtts.length / 2 - 1]! + rtts[rtts.length / 2]!) / 2;
+    rows.push([...first, String(up.length), formatNumber(rtts[0]), formatNumber(median), formatNumber(rtts.at(-1)), formatPercent(Math.max(...up.map((neighbour) => neighbour.loss ?? 0)))]);
+  }
+  const n = view.nodes.length;
+  const lines = [
+    `skein demo: ${running}/${n} node${n === 1 ? "" : "s"} running on 127.0.0.1 with emulated Internet latency, ${formatDuration(view.elapsedMs)}`,
+    ...(view.webUrl === undefined ? [] : [`web view: ${view.webUrl}`]),
+    ...renderTable(COMPACT_COLUMNS, rows),
+    `links up: ${upPairs.size} of ${(n * (n - 1)) / 2} pairs`,
+    ...notes,
+  ];
+  if (view.hint !== undefined) lines.push(view.hint);
+  return `${lines.join("\n")}\n`;
+}
+
+/** The full table when it fits in `rows` terminal lines, else the compact one. */
+export function renderDemoFitting(view: DemoView, rows: number | undefined): string {
+  const full = renderDemo(view);
+  if (rows === undefined || full.split("\n").length - 1 <= rows - 1) return full;
+  return renderDemoCompact(view);
+}
+
 /**
  * Redraws the terminal in place without flicker: cursor home, each line followed by "erase to end
  * of line", then "erase below".
@@ -404,14 +461,14 @@ export async function runDemoCommand(flags: DemoFlags): Promise<number> {
     }
   };
   let webUrl: string | undefined;
-  const frame = (hint?: string): string =>
-    renderDemo({
+  const frame = (hint?: string, rows?: number): string =>
+    renderDemoFitting({
       elapsedMs: Date.now() - startedAt,
       nodes: children.map((child) => child.view()),
       emulatedRttMs,
       ...(hint === undefined ? {} : { hint }),
       ...(webUrl === undefined ? {} : { webUrl }),
-    });
+    }, rows);
 
   try {
     const baseArgs = (id: number): string[] => [
@@ -474,7 +531,7 @@ export async function runDemoCommand(flags: DemoFlags): Promise<number> {
       }
       if (stopReason !== undefined) return;
       if (tty) {
-        out(repaint(frame("Ctrl-C to stop")));
+        out(repaint(frame("Ctrl-C to stop", process.stdout.rows)));
       } else if (Date.now() - lastSnapshot >= snapshotS * 1000) {
         lastSnapshot = Date.now();
         out(`${frame()}\n`);

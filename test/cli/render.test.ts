@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { childEnv, demoMatrix, parseListeningLine, renderDemo, repaint, summarizeLogLine } from "../../src/cli/demo.js";
+import { childEnv, demoMatrix, parseListeningLine, regionOf, renderDemo, renderDemoCompact, renderDemoFitting, repaint, summarizeLogLine } from "../../src/cli/demo.js";
 import { UsageError } from "../../src/cli/errors.js";
 import { generateMatrixText, rekeyByNodeIds } from "../../src/cli/sim-command.js";
 import { normalizeApiUrl, parseNodeStatus, renderStatus, type NodeStatus } from "../../src/cli/status.js";
@@ -92,6 +92,48 @@ describe("skein status rendering", () => {
 });
 
 describe("skein demo rendering", () => {
+  it("renders one row per node when the full table does not fit the terminal, with the web view's URL", () => {
+    const status = parseNodeStatus(NODE_JSON)!;
+    const up = (id: number, srttMs: number, loss = 0) => ({ id, address: "a", transport: "udp", state: "up", srttMs, rttvarMs: 1, loss });
+    const view = {
+      elapsedMs: 3_000,
+      webUrl: "http://127.0.0.1:8080/",
+      nodes: [
+        { id: 1, pid: 100, address: "/ip4/127.0.0.1/udp/40001", phase: "running" as const, status: { ...status, neighbours: [up(2, 10), up(3, 30, 0.05), up(4, 20)] } },
+        { id: 2, pid: 101, address: "/ip4/127.0.0.1/udp/40002", phase: "running" as const, status: { ...status, neighbours: [up(1, 11), up(3, 12)] } },
+        { id: 3, pid: 102, address: undefined, phase: "exited" as const, note: "exited (signal SIGKILL)" },
+        { id: 4, pid: undefined, address: undefined, phase: "starting" as const },
+      ],
+    };
+    const compact = [
+      "skein demo: 2/4 nodes running on 127.0.0.1 with emulated Internet latency, 3s",
+      "web view: http://127.0.0.1:8080/",
+      "NODE  PID  ADDRESS                      LINKS  RTT MIN(ms)  MEDIAN   MAX  LOSS MAX(%)",
+      "   1  100  /ip4/127.0.0.1/udp/40001         3         10.0    20.0  30.0          5.0",
+      "   2  101  /ip4/127.0.0.1/udp/40002         2         11.0    11.5  12.0          0.0",
+      "   3  102  -                           exited",
+      "   4    -  -                         starting",
+      "links up: 4 of 6 pairs",
+      "node 3: exited (signal SIGKILL)",
+      "",
+    ].join("\n");
+    assert.equal(renderDemoCompact(view), compact);
+    assert.equal(renderDemoFitting(view, 10), compact);
+    assert.equal(renderDemoFitting(view, 100), renderDemo(view));
+    assert.equal(renderDemoFitting(view, undefined), renderDemo(view));
+    assert.match(renderDemo(view), /^web view: http:\/\/127\.0\.0\.1:8080\/$/m);
+  });
+
+  it("names the region of a point on the globe (the demo's tags)", () => {
+    assert.equal(regionOf(48.8, 2.3), "europe");
+    assert.equal(regionOf(40.7, -74), "north-america");
+    assert.equal(regionOf(-23.5, -46.6), "south-america");
+    assert.equal(regionOf(35.7, 139.7), "asia");
+    assert.equal(regionOf(-33.9, 151.2), "oceania");
+    assert.equal(regionOf(-1.3, 36.8), "africa");
+    assert.equal(regionOf(25.2, 55.3), "middle-east");
+  });
+
   it("renders one row per neighbour, grouped by node, with emulated RTTs, a links summary and notes", () => {
     const status = parseNodeStatus(NODE_JSON)!;
     const text = renderDemo({
