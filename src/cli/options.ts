@@ -9,6 +9,7 @@ import path from "node:path";
 import YAML from "yaml";
 import { isIpv4, parseSeed } from "../core/address.js";
 import { NODE_ID_MAX } from "../core/node-id.js";
+import { MAX_TAGS, TAG_SYNTAX, parseTagList } from "../link/tags.js";
 import { NODE_OPTION_DEFAULTS, type NodeOptions } from "../node/options.js";
 import { UsageError } from "./errors.js";
 
@@ -138,6 +139,16 @@ const SPECS: { [K in OptionKey]-?: OptionSpec<NonNullable<NodeOptions[K]>> } = {
     argName: "N",
     description: `links kept at most, inbound and outbound together (default ${NODE_OPTION_DEFAULTS.maxNeighbours})`,
     parse: integer(1, 65535),
+  },
+  localTags: {
+    argName: "TAG,…",
+    description: `discovery: tags this node advertises, comma-separated, at most ${MAX_TAGS}, each ${TAG_SYNTAX} (CA mode: those in its certificate)`,
+    parse: parseTagList,
+  },
+  connectTags: {
+    argName: "TAG,…",
+    description: "discovery: link to the nodes carrying any of these tags (learned through the overlay), besides the seeds, and to no other",
+    parse: parseTagList,
   },
   webAddr: { argName: "HOST:PORT", description: "serve the HTTP API (/api/node, /metrics) on HOST:PORT", parse: parseWebAddr },
   emulateLatency: {

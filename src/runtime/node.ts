@@ -38,6 +38,9 @@ import { warmUpCrypto } from "../crypto/channel.js";
 import { checkOwnCredentials, loadSecurity } from "./security.js";
 import type { Transport } from "./transport.js";
 import { UdpTransport } from "./udp.js";
+// Discovery by tags.
+import { decodeCertificate } from "../crypto/certificate.js";
+import { effectiveLocalTags, parseTagList } from "../link/tags.js";
 // pub/sub (issue 5): the broker, library API and NATS port live in pubsub.ts.
 import type { Msg, Payload, PublishOptions, PubSubSubscription, SubscribeOptions } from "../features/pubsub/client.js";
 import { NodePubSub, type NatsPortOptions, type RequestOptions } from "./pubsub.js";
@@ -61,6 +64,8 @@ const KNOWN_OPTIONS = new Set([
   "bind",
   "seeds",
   "maxNeighbours",
+  "localTags",
+  "connectTags",
   "webAddr",
   "emulateLatency",
   "logLevel",
@@ -85,6 +90,9 @@ export interface ResolvedNodeOptions {
   bind: string;
   seeds: Seed[];
   maxNeighbours: number;
+  /** Discovery by tags: undefined when not given (CA mode then advertises the certificate's tags). */
+  localTags: string[] | undefined;
+  connectTags: string[];
   webAddr: WebAddr | undefined;
   emulateLatency: string | undefined;
   logLevel: RuntimeLogLevel;
@@ -160,6 +168,8 @@ export function validateNodeOptions(options: NodeOptions | undefined): ResolvedN
 
   const maxNeighbours = o.maxNeighbours === undefined ? NODE_OPTION_DEFAULTS.maxNeighbours : checkInteger("maxNeighbours", o.maxNeighbours, 1, 65535);
   const webAddr = o.webAddr === undefined ? undefined : parseWebAddr(o.webAddr);
+  const localTags = o.localTags === undefined ? undefined : checkTags("localTags", o.localTags);
+  const connectTags = o.connectTags === undefined ? [] : checkTags("connectTags", o.connectTags);
 
   let emulateLatency: string | undefined;
   if (o.emulateLatency !== undefined) {
@@ -203,7 +213,14 @@ export function validateNodeOptions(options: NodeOptions | undefined): ResolvedN
     throw bad(files.ca === undefined ? "cert given without ca: certificate mode needs both --ca FILE and --cert FILE" : "ca given without cert: certificate mode needs both --ca FILE and --cert FILE");
   }
 
-  return { nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, nats, routeHopCostMs, ...files, unknownKeys };
+  return { nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, localTags, connectTags, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, nats, routeHopCostMs, ...files, unknownKeys };
+}
+
+/** Discovery by tags: a list of tags (a comma-separated string is accepted too). */
+function checkTags(name: string, value: unknown): string[] {
+  const parsed = parseTagList(value);
+  if (!parsed.ok) throw bad(`bad ${name} ${show(value)}: ${parsed.error}`);
+  return parsed.value;
 }
 
 /** pub/sub (issue 5): `natsAddr` is HOST or HOST:PORT (default host: bind); `natsPort` wins over its port. */
@@ -335,7 +352,13 @@ export class RuntimeNode implements SkeinNode {
       routes: () => this.routes(),
       trace: (destination: NodeId) => this.trace(destination),
       ping: (destination: NodeId) => this.ping(destination),
+      tags: () => this.tags(),
     };
+  }
+
+  /** Discovery by tags: the tags this node advertises and those it connects to. */
+  tags(): { local: string[]; connect: string[] } {
+    return this.engine.tags();
   }
 
   neighbours(): NeighbourInfo[] {
@@ -605,6 +628,12 @@ export class RuntimeNode implements SkeinNode {
   }
 }
 
+/** Discovery by tags: the tags of this node's own certificate. */
+function certificateTagsOf(certificate: Uint8Array): string[] | undefined {
+  const decoded = decodeCertificate(certificate);
+  return decoded.ok ? [...decoded.value.tags] : undefined;
+}
+
 function isNoRoute(error: unknown): boolean {
   return error instanceof SkeinError && error.code === "NO_ROUTE";
 }
@@ -650,11 +679,19 @@ export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> 
     logger.warn({}, "open network: no --network-key and no --ca; any node that can reach this one can join");
   }
   const listenAddresses: Address[] = transports.map((transport) => transport.localAddress);
+  // Discovery by tags: in CA mode the certificate's tags are authoritative.
+  const certificateTags = security.trust.caPublicKey === undefined || security.certificate === undefined ? undefined : certificateTagsOf(security.certificate);
+  const localTags = effectiveLocalTags(resolved.localTags, certificateTags);
+  if (localTags.refused.length > 0) {
+    logger.warn({ refused: localTags.refused, certificateTags }, `--local-tags ${localTags.refused.join(",")} not in this node's certificate: not advertised (re-sign it with skein ca sign --tags)`);
+  }
   const config: EngineConfig = {
     nodeId,
     listenAddresses,
     seeds: resolved.seeds,
     maxNeighbours: resolved.maxNeighbours,
+    localTags: localTags.tags,
+    connectTags: resolved.connectTags,
     probeIntervalMs: resolved.probeIntervalMs,
     linkTimeoutMs: resolved.linkTimeoutMs,
     udpMtu: resolved.udpMtu,
