@@ -1316,17 +1316,20 @@ export class NodeEngine implements EngineIo {
   }
 
   /**
-   * A selective node drops the links it opened to peers that turned out to carry none of its
-   * connect tags (their own word, checked against their certificate), seeds excepted.
+   * Drops the links this node opened to peers it turned out not to want, once they said what they
+   * are (their own word, checked against their certificate): a selective node's links to peers
+   * without any of its connect tags, another node's links to selective peers. Seeds excepted.
    */
   private dropUnwantedLinks(now: number): void {
     const connect = this.ownConnectTags();
-    if (connect.length === 0) return;
     for (const link of [...this.links.values()]) {
       if (link.state.kind !== "up" || link.path.inbound || link.peerTags === undefined) continue;
       const known = this.known.get(link.peer);
       if (known === undefined || this.wantsLink(known)) continue;
-      const reason = `discovery by tags: node ${link.peer} carries none of the connect tags ${connect.join(",")}`;
+      const reason =
+        connect.length > 0
+          ? `discovery by tags: node ${link.peer} carries none of the connect tags ${connect.join(",")}`
+          : `discovery by tags: node ${link.peer} links only by its connect tags`;
       this.log.info({ peer: link.peer, tags: link.peerTags }, reason);
       this.sendLink(link.path, link.peer, { type: "goodbye", detail: reason });
       this.flushPath(link.path);
@@ -1345,9 +1348,10 @@ export class NodeEngine implements EngineIo {
     const self: PeerSelf = { tags: this.ownTags(), selective: this.ownConnectTags().length > 0 };
     const entries: PeerEntry[] = [];
     for (const other of this.links.values()) {
-      if (other === link || other.state.kind !== "up" || other.peerAddresses.length === 0) continue;
+      // A neighbour is announced once it said what it is (its tags, whether it is selective).
+      if (other === link || other.state.kind !== "up" || other.peerAddresses.length === 0 || other.peerTags === undefined) continue;
       const known = this.known.get(other.peer);
-      entries.push({ nodeId: other.peer, addresses: other.peerAddresses, tags: other.peerTags ?? known?.tags ?? [], selective: known?.selective ?? false, ageS: 0 });
+      entries.push({ nodeId: other.peer, addresses: other.peerAddresses, tags: other.peerTags, selective: known?.selective ?? false, ageS: 0 });
     }
     const relayed: KnownPeer[] = [];
     for (const known of this.known.values()) {
