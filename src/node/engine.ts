@@ -1259,6 +1259,20 @@ export class NodeEngine implements EngineIo {
   }
 
   /**
+   * Discovery by tags: the tagged peers this node knows of and still relays (vouched for within
+   * TAG_ENTRY_MAX_AGE_MS, or linked now), by NodeId, with the age of what it knows in ms.
+   */
+  taggedPeers(now: number): { id: NodeId; tags: string[]; selective: boolean; ageMs: number; linked: boolean }[] {
+    const result: { id: NodeId; tags: string[]; selective: boolean; ageMs: number; linked: boolean }[] = [];
+    for (const known of this.known.values()) {
+      const linked = this.links.get(known.nodeId)?.state.kind === "up";
+      if (known.tags.length === 0 || (!linked && now - known.tagsSeenAt > TAG_ENTRY_MAX_AGE_MS)) continue;
+      result.push({ id: known.nodeId, tags: [...known.tags], selective: known.selective, ageMs: now - known.tagsSeenAt, linked });
+    }
+    return result.sort((a, b) => a.id - b.id);
+  }
+
+  /**
    * Does this node want a link to `known`? Seeds always; a selective node the peers carrying one of
    * its connect tags; any other node every peer that is not selective (today's full mesh).
    */

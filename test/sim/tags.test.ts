@@ -104,6 +104,16 @@ test("tags cross several hops: a node finds the edge node six hops away and link
   assert.deepEqual(upPeers(sim, 1), [2, 8]);
   assert.deepEqual(upPeers(sim, 4), [3, 5]);
   assert.deepEqual(upPeers(sim, 8), [1, 7]);
+  // Node 4 relays what it heard of node 8, fresh (a node linked to 8 vouches for it every ~5 s).
+  const heard = sim.engine(4)!.taggedPeers(sim.now);
+  assert.deepEqual(heard.map((peer) => [peer.id, peer.tags, peer.linked]), [[8, ["edge"], false]]);
+  assert.ok(heard[0]!.ageMs <= 60_000);
+
+  // Node 8 dies: nobody vouches for it any more, and its entry ages out everywhere instead of
+  // circulating (ages only grow along relays).
+  sim.crash(8);
+  sim.runFor(5_000 + 60_000 + 30_000);
+  for (let id = 1; id <= 7; id += 1) assert.deepEqual(sim.engine(id)!.taggedPeers(sim.now), [], `node ${id} still relays node 8`);
 });
 
 test("CA mode: a node cannot claim a tag its certificate does not carry", () => {
