@@ -25,6 +25,8 @@ test("HTTP API: /api/node, /metrics and 404", async () => {
   assert.deepEqual(Object.keys(body).sort(), ["addresses", "connect_tags", "id", "local_tags", "neighbours", "uptime_s"]);
   assert.deepEqual(body.local_tags, ["edge", "eu"]);
   assert.deepEqual(body.connect_tags, ["gpu"]);
+  assert.deepEqual(a.tags(), { local: ["edge", "eu"], connect: ["gpu"] });
+  assert.deepEqual(b.tags(), { local: ["gpu"], connect: [] });
   assert.equal(body.id, a.id);
   assert.deepEqual(body.addresses, a.addresses);
   assert.equal(typeof body.uptime_s, "number");
