@@ -1332,10 +1332,13 @@ export class NodeEngine implements EngineIo {
   /**
    * Drops the links this node opened to peers it turned out not to want, once they said what they
    * are (their own word, checked against their certificate): a selective node's links to peers
-   * without any of its connect tags, another node's links to selective peers. Seeds excepted.
+   * without any of its connect tags, an untagged plain node's links to selective peers. Seeds excepted.
    */
   private dropUnwantedLinks(now: number): void {
     const connect = this.ownConnectTags();
+    // A tagged node keeps its links to selective peers: they may want its tags (their connect tags
+    // are not advertised), and a goodbye would keep them away for RECONNECT_BACKOFF_MAX_MS.
+    if (connect.length === 0 && this.ownTags().length > 0) return;
     for (const link of [...this.links.values()]) {
       if (link.state.kind !== "up" || link.path.inbound || link.peerTags === undefined) continue;
       const known = this.known.get(link.peer);
