@@ -238,7 +238,7 @@ export function registerKeyCommands(program: Command, io: KeysIo): void {
     .option("--ca <FILE>", "the CA key file (ca.key) (required)")
     .option("--node-id <N>", "the NodeId to certify, 1..4294967295 (required)")
     .option("--pubkey <FILE>", "the node's public key file (FILE.pub from skein keygen) (required)")
-    .option("--tags <a,b>", `comma-separated tags, at most ${CERTIFICATE_MAX_TAGS}`)
+    .option("--tags <a,b>", `comma-separated tags, at most ${CERTIFICATE_MAX_TAGS}; the node's discovery tags (--local-tags) are those of them made of a-z 0-9 . _ -`)
     .option("--days <D>", `validity in days, 1..${CERT_MAX_DAYS} (default ${CERT_DEFAULT_DAYS})`)
     .option("--out <FILE>", "the certificate file to write (required)")
     .action((flags: CaSignFlags) => {

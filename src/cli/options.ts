@@ -9,6 +9,7 @@ import path from "node:path";
 import YAML from "yaml";
 import { isIpv4, parseSeed } from "../core/address.js";
 import { NODE_ID_MAX } from "../core/node-id.js";
+import { MAX_TAGS, TAG_SYNTAX, parseTagList } from "../link/tags.js";
 import { NODE_OPTION_DEFAULTS, type NodeOptions } from "../node/options.js";
 import { UsageError } from "./errors.js";
 
@@ -141,6 +142,16 @@ const SPECS: { [K in OptionKey]-?: OptionSpec<NonNullable<NodeOptions[K]>> } = {
     description: `links kept at most, inbound and outbound together (default ${NODE_OPTION_DEFAULTS.maxNeighbours})`,
     parse: integer(1, 65535),
   },
+  localTags: {
+    argName: "TAG,…",
+    description: `discovery: tags this node advertises, comma-separated, at most ${MAX_TAGS}, each ${TAG_SYNTAX} (CA mode: those in its certificate)`,
+    parse: parseTagList,
+  },
+  connectTags: {
+    argName: "TAG,…",
+    description: "discovery: link to the nodes carrying any of these tags (learned through the overlay), besides the seeds, and to no other",
+    parse: parseTagList,
+  },
   webAddr: { argName: "HOST:PORT", description: "serve the HTTP API (/api/node, /metrics) on HOST:PORT", parse: parseWebAddr },
   emulateLatency: {
     argName: "FILE",
@@ -196,17 +207,6 @@ const SPECS: { [K in OptionKey]-?: OptionSpec<NonNullable<NodeOptions[K]>> } = {
   },
   ca: { argName: "FILE", description: "network admission: the network CA's public key file (skein ca init); needs --cert", parse: (raw) => text(raw, "expected the path of a CA public key file") },
   cert: { argName: "FILE", description: "this node's certificate (skein ca sign); needs --ca", parse: (raw) => text(raw, "expected the path of a certificate file") },
-  localTags: {
-    argName: "TAG,…",
-    description: "tags this node advertises, comma-separated, e.g. eu,gpu (shown in the collector's web view)",
-    parse: (raw) => {
-      const list = seedList(raw);
-      const expected = "expected tags of letters, digits, . _ : - (1..32 bytes), comma-separated, at most 16";
-      if (list === undefined || list.length > 16) return { ok: false, error: expected };
-      for (const tag of list) if (!/^[A-Za-z0-9._:-]{1,32}$/.test(tag)) return { ok: false, error: `"${tag}" is not a valid tag; ${expected}` };
-      return { ok: true, value: list };
-    },
-  },
   collector: {
     argName: "",
     switch: true,

@@ -14,6 +14,8 @@ export interface NeighbourRow {
   rttvarMs: number | undefined;
   /** 0..1 */
   loss: number | undefined;
+  /** Discovery by tags: the neighbour's tags ([] or absent: none). */
+  tags?: string[];
 }
 
 export interface NodeStatus {
@@ -21,6 +23,9 @@ export interface NodeStatus {
   addresses: string[];
   uptimeMs: number | undefined;
   neighbours: NeighbourRow[];
+  /** Discovery by tags: the node's own tags and connect tags. */
+  localTags?: string[];
+  connectTags?: string[];
 }
 
 export const DEFAULT_API_TIMEOUT_MS = 3000;
@@ -49,13 +54,18 @@ function numberOr(value: unknown): number | undefined {
   return typeof value === "number" && Number.isFinite(value) ? value : undefined;
 }
 
+function stringsOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : [];
+}
+
 function idOf(value: unknown): number | string | undefined {
   return typeof value === "number" || typeof value === "string" ? value : undefined;
 }
 
 /**
- * Reads `/api/node` JSON (`{ id, addresses, uptime_s, neighbours: [{ id, address, transport, state,
- * srtt_ms, rttvar_ms, loss }] }`; camelCase keys are accepted too); returns undefined when it does
+ * Reads `/api/node` JSON (`{ id, addresses, uptime_s, local_tags, connect_tags, neighbours: [{ id,
+ * address, transport, state, srtt_ms, rttvar_ms, loss, tags }] }`; camelCase keys are accepted too;
+ * tags may be absent); returns undefined when it does
  * not look like a node's status.
  */
 export function parseNodeStatus(json: unknown): NodeStatus | undefined {
@@ -77,13 +87,14 @@ export function parseNodeStatus(json: unknown): NodeStatus | undefined {
       srttMs: numberOr(item.srtt_ms ?? item.srttMs),
       rttvarMs: numberOr(item.rttvar_ms ?? item.rttvarMs),
       loss: numberOr(item.loss),
+      tags: stringsOf(item.tags),
     });
   }
   neighbours.sort((a, b) => compareIds(a.id, b.id));
   const addresses = Array.isArray(json.addresses) ? json.addresses.filter((a): a is string => typeof a === "string") : [];
   const uptimeS = numberOr(json.uptime_s ?? json.uptimeS);
   const uptimeMs = numberOr(json.uptimeMs) ?? (uptimeS === undefined ? undefined : uptimeS * 1000);
-  return { id, addresses, uptimeMs, neighbours };
+  return { id, addresses, uptimeMs, neighbours, localTags: stringsOf(json.local_tags ?? json.localTags), connectTags: stringsOf(json.connect_tags ?? json.connectTags) };
 }
 
 export function compareIds(a: number | string, b: number | string): number {
@@ -115,15 +126,24 @@ export function neighbourCells(row: NeighbourRow): string[] {
   ];
 }
 
-/** The text `skein status` prints: a header line, then the neighbour table (or a note when none). */
+/**
+ * The text `skein status` prints: a header line, a line of discovery tags when the node has any,
+ * then the neighbour table (with a TAGS column when a neighbour has tags), or a note when none.
+ */
 export function renderStatus(status: NodeStatus): string {
   const up = status.neighbours.filter((n) => n.state === "up").length;
-  const header =
+  let header =
     `node ${status.id}  up ${formatDuration(status.uptimeMs)}  ` +
     `${status.neighbours.length} neighbour${status.neighbours.length === 1 ? "" : "s"} (${up} up)` +
     (status.addresses.length > 0 ? `  ${status.addresses.join(" ")}` : "");
+  const local = status.localTags ?? [];
+  const connect = status.connectTags ?? [];
+  if (local.length > 0 || connect.length > 0) header += `\ntags ${local.length > 0 ? local.join(",") : "-"}  connect-tags ${connect.length > 0 ? connect.join(",") : "-"}`;
   if (status.neighbours.length === 0) return `${header}\n(no neighbours)\n`;
-  const lines = renderTable(NEIGHBOUR_COLUMNS, status.neighbours.map(neighbourCells));
+  const withTags = status.neighbours.some((n) => (n.tags ?? []).length > 0);
+  const lines = withTags
+    ? renderTable([...NEIGHBOUR_COLUMNS, { header: "TAGS" }], status.neighbours.map((n) => [...neighbourCells(n), (n.tags ?? []).join(",")]))
+    : renderTable(NEIGHBOUR_COLUMNS, status.neighbours.map(neighbourCells));
   return `${header}\n${lines.join("\n")}\n`;
 }
 

@@ -188,4 +188,14 @@ export interface KnownPeer {
   isSeed: boolean;
   /** When the neighbour policy last tried a link to it, or it dropped / left us (-Infinity: never). */
   lastTrialAt: number;
+  /**
+   * Discovery by tags: the peer's tags and whether it is selective (has --connect-tags), as last
+   * heard from the peer itself or relayed in peer exchange, and when a neighbour of the peer vouched
+   * for them (-Infinity: never heard).
+   */
+  tags: string[];
+  selective: boolean;
+  tagsSeenAt: number;
+  /** CA mode: the tags of the peer's certificate, once it authenticated; claims beyond them are ignored. */
+  certificateTags: string[] | undefined;
 }

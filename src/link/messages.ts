@@ -7,6 +7,7 @@ import { type Decoded, decodeError, decoded } from "../core/errors.js";
 import type { NodeId } from "../core/node-id.js";
 import { ByteReader, ByteWriter } from "../wire/bytes.js";
 import { MAX_ADDRESSES_PER_PEER } from "./constants.js";
+import { MAX_TAGS, TAG_PATTERN } from "./tags.js";
 
 export const LinkMessageType = {
   Hello: 1,
@@ -17,6 +18,8 @@ export const LinkMessageType = {
   Peers: 6,
   Goodbye: 7,
   Reset: 8,
+  /** `peers`, version 2: with the sender's own tags and tags, flags and age per entry (discovery by tags). */
+  PeersV2: 9,
 } as const;
 
 export const RejectReason = {
@@ -29,6 +32,21 @@ export type RejectReason = (typeof RejectReason)[keyof typeof RejectReason];
 export interface PeerEntry {
   nodeId: NodeId;
   addresses: Address[];
+  /** Version 2 (`peers` with `self`): the peer's discovery tags (link/tags.ts), sorted. */
+  tags?: string[];
+  /** Version 2: the peer links only by tags (it has --connect-tags): do not mesh with it. */
+  selective?: boolean;
+  /**
+   * Version 2: seconds since a neighbour of the peer vouched for this entry (0: the sender is
+   * linked to the peer now). Relayed entries age; past TAG_ENTRY_MAX_AGE_MS they are not relayed.
+   */
+  ageS?: number;
+}
+
+/** What a `peers` message (version 2) says of its sender. */
+export interface PeerSelf {
+  tags: string[];
+  selective: boolean;
 }
 
 export type LinkMessage =
@@ -42,13 +60,21 @@ export type LinkMessage =
   | { type: "hello_reject"; reason: RejectReason; detail: string; referrals?: PeerEntry[] }
   | { type: "probe"; seq: number }
   | { type: "probe_ack"; seq: number }
-  | { type: "peers"; peers: PeerEntry[] }
+  /**
+   * Without `self`: version 1 (type 6), entries are node ids and addresses only. With `self`:
+   * version 2 (type 9), the sender's own tags and flags, and tags, flags and age in every entry.
+   */
+  | { type: "peers"; peers: PeerEntry[]; self?: PeerSelf }
   | { type: "goodbye"; detail: string }
   /** "I have no link with you": the receiver says hello again. */
   | { type: "reset" };
 
 /** Peer entries per `peers` message at most: keeps one message inside one small datagram. */
 export const MAX_PEERS_PER_MESSAGE = 24;
+/** Entry flag bit 0 (version 2): the node is selective (it has --connect-tags). Other bits are 0. */
+export const PEER_FLAG_SELECTIVE = 1;
+/** Largest age a version-2 entry carries (u16 seconds). */
+export const MAX_PEER_AGE_S = 0xffff;
 /** Referrals in a hello_reject at most. */
 export const MAX_REFERRALS = 8;
 
@@ -70,6 +96,46 @@ function readAddresses(reader: ByteReader): Address[] | string {
     addresses.push(address.value);
   }
   return addresses;
+}
+
+function writeTags(writer: ByteWriter, tags: readonly string[] | undefined): void {
+  const kept = (tags ?? []).filter((tag) => TAG_PATTERN.test(tag)).slice(0, MAX_TAGS);
+  writer.u8(kept.length);
+  for (const tag of kept) writer.shortString(tag);
+}
+
+function readTags(reader: ByteReader): string[] | string {
+  const count = reader.u8();
+  if (count > MAX_TAGS) return `too many tags (${count} > ${MAX_TAGS})`;
+  const tags: string[] = [];
+  for (let index = 0; index < count; index += 1) {
+    const tag = reader.shortString();
+    if (reader.failed) return "truncated tag";
+    if (!TAG_PATTERN.test(tag)) return `bad tag ${JSON.stringify(tag.slice(0, 40))}`;
+    tags.push(tag);
+  }
+  return tags;
+}
+
+function readFlags(reader: ByteReader): boolean | string {
+  const flags = reader.u8();
+  if ((flags & ~PEER_FLAG_SELECTIVE) !== 0) return `unknown peer flags 0x${flags.toString(16)}`;
+  return (flags & PEER_FLAG_SELECTIVE) !== 0;
+}
+
+/** Encoded size of one version-2 peer entry (the engine packs `peers` messages by size). */
+export function peerEntryBytes(peer: PeerEntry): number {
+  let size = 4 + 1 + 1 + 1 + 2;
+  for (const address of peer.addresses.slice(0, MAX_ADDRESSES_PER_PEER)) size += 1 + formatAddress(address).length;
+  for (const tag of (peer.tags ?? []).slice(0, MAX_TAGS)) size += 1 + tag.length;
+  return size;
+}
+
+/** Encoded size of a version-2 `peers` message with no entries. */
+export function peersHeaderBytes(self: PeerSelf): number {
+  let size = 1 + 1 + 1 + 1;
+  for (const tag of self.tags.slice(0, MAX_TAGS)) size += 1 + tag.length;
+  return size;
 }
 
 export function encodeLinkMessage(message: LinkMessage): Uint8Array {
@@ -98,6 +164,19 @@ export function encodeLinkMessage(message: LinkMessage): Uint8Array {
       writer.u8(LinkMessageType.ProbeAck).u32(message.seq);
       break;
     case "peers":
+      if (message.self !== undefined) {
+        writer.u8(LinkMessageType.PeersV2).u8(message.self.selective ? PEER_FLAG_SELECTIVE : 0);
+        writeTags(writer, message.self.tags);
+        writer.u8(Math.min(message.peers.length, MAX_PEERS_PER_MESSAGE));
+        for (const peer of message.peers.slice(0, MAX_PEERS_PER_MESSAGE)) {
+          writer.u32(peer.nodeId);
+          writeAddresses(writer, peer.addresses);
+          writer.u8(peer.selective === true ? PEER_FLAG_SELECTIVE : 0);
+          writeTags(writer, peer.tags);
+          writer.u16(Math.max(0, Math.min(MAX_PEER_AGE_S, Math.floor(peer.ageS ?? 0))));
+        }
+        break;
+      }
       writer.u8(LinkMessageType.Peers).u8(Math.min(message.peers.length, MAX_PEERS_PER_MESSAGE));
       for (const peer of message.peers.slice(0, MAX_PEERS_PER_MESSAGE)) {
         writer.u32(peer.nodeId);
@@ -165,6 +244,29 @@ export function decodeLinkMessage(payload: Uint8Array): Decoded<LinkMessage> {
         peers.push({ nodeId, addresses });
       }
       message = { type: "peers", peers };
+      break;
+    }
+    case LinkMessageType.PeersV2: {
+      const selective = readFlags(reader);
+      if (typeof selective === "string") return decodeError(`bad peers message: ${selective}`);
+      const tags = readTags(reader);
+      if (typeof tags === "string") return decodeError(`bad peers message: ${tags}`);
+      const count = reader.u8();
+      if (count > MAX_PEERS_PER_MESSAGE) return decodeError(`too many peers in one message (${count} > ${MAX_PEERS_PER_MESSAGE})`);
+      const peers: PeerEntry[] = [];
+      for (let index = 0; index < count; index += 1) {
+        const nodeId = reader.u32();
+        const addresses = readAddresses(reader);
+        if (typeof addresses === "string") return decodeError(`bad peer entry: ${addresses}`);
+        const entrySelective = readFlags(reader);
+        if (typeof entrySelective === "string") return decodeError(`bad peer entry: ${entrySelective}`);
+        const entryTags = readTags(reader);
+        if (typeof entryTags === "string") return decodeError(`bad peer entry: ${entryTags}`);
+        const ageS = reader.u16();
+        if (reader.failed) return decodeError("truncated peers message");
+        peers.push({ nodeId, addresses, tags: entryTags, selective: entrySelective, ageS });
+      }
+      message = { type: "peers", peers, self: { tags, selective } };
       break;
     }
     case LinkMessageType.Goodbye:

@@ -20,6 +20,8 @@ export interface SkeinNode {
   /** `http://HOST:PORT` of the HTTP API when `webAddr` was given. */
   readonly webUrl: string | undefined;
   neighbours(): NeighbourInfo[];
+  /** Discovery by tags: the tags this node advertises (`localTags`, CA mode: those its certificate carries) and `connectTags`. */
+  tags(): { local: string[]; connect: string[] };
   /** Subscribes to engine events; returns a function that unsubscribes. */
   on<K extends NodeEventKind>(kind: K, listener: (event: NodeEventOf<K>) => void): () => void;
   /**

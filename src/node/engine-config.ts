@@ -19,10 +19,18 @@ export interface EngineConfig extends EngineSecurityOptions {
   udpMtu: number;
   /** Routing: per-hop cost added to every link's metric, ms one way (default ROUTE_HOP_COST_MS). */
   routeHopCostMs?: number;
+  /**
+   * Discovery by tags (link/tags.ts): the tags this node advertises in peer exchange, valid and
+   * sorted. In CA mode the caller keeps only those its certificate carries (effectiveLocalTags).
+   */
+  localTags?: string[];
+  /**
+   * Discovery by tags: link to the known nodes carrying any of these. Non-empty makes the node
+   * selective: it links to its seeds and to such nodes, and no longer meshes with the others.
+   */
+  connectTags?: string[];
   rng: Rng;
   logger: Logger;
-  /** Tags this node advertises (shown in the collector's view; tag discovery uses them too). */
-  localTags?: string[];
   /** Collector (module 5): this node keeps the network model and advertises itself as a collector. */
   collector?: boolean;
   /** Collector: how often this node reports its snapshot, ms (default SNAPSHOT_INTERVAL_MS). */

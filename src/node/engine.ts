@@ -31,7 +31,8 @@ import {
   STREAM_PACKET_MAX_BYTES,
 } from "../link/constants.js";
 import { type KnownPeer, LinkMeasurement, type LinkState } from "../link/link.js";
-import { type LinkMessage, MAX_PEERS_PER_MESSAGE, MAX_REFERRALS, type PeerEntry, RejectReason, decodeLinkMessage, encodeLinkMessage } from "../link/messages.js";
+import { type LinkMessage, MAX_PEERS_PER_MESSAGE, MAX_REFERRALS, type PeerEntry, type PeerSelf, RejectReason, decodeLinkMessage, encodeLinkMessage, peerEntryBytes, peersHeaderBytes } from "../link/messages.js";
+import { MAX_RELAYED_TAGGED_PEERS, TAG_ENTRY_MAX_AGE_MS, carriesAny, tagsAllowedByCertificate } from "../link/tags.js";
 import {
   LINK_COST_REFRESH_MS,
   METRIC_INFINITY,
@@ -72,6 +73,8 @@ const ALIVE_CLAIM_WINDOW_PROBES = 2;
 const ZERO_COPY_MIN_PAYLOAD_BYTES = 4096;
 /** ARQ segment header: u32 seq + u8 flags. */
 const ARQ_SEGMENT_HEADER_BYTES = 5;
+/** Discovery by tags: a known peer before anything was heard of its tags. */
+const NO_TAGS = { tags: [] as string[], selective: false, tagsSeenAt: -Infinity, certificateTags: undefined };
 
 export interface LinkStats {
   peer: NodeId;
@@ -141,6 +144,10 @@ interface Link {
   trial: boolean;
   /** Routing: a new link in a network run by the neighbour policy; its routes are not used yet. */
   probation: boolean;
+  /** Discovery by tags: the peer's tags as it said itself (checked against its certificate); undefined until it did. */
+  peerTags: string[] | undefined;
+  /** Discovery by tags: the refused tag claims last logged (logged once per change). */
+  refusedTagClaim: string | undefined;
 }
 
 export class NodeEngine implements EngineIo {
@@ -276,6 +283,7 @@ export class NodeEngine implements EngineIo {
         rttvarMs: link.measurement.rtt.rttvarMs,
         loss: link.measurement.loss.ratio,
         upSinceMs: link.state.kind === "up" ? link.state.since : undefined,
+        tags: link.peerTags ?? this.known.get(link.peer)?.tags ?? [],
         ...this.neighbourSecurity(link),
       });
     }
@@ -651,7 +659,7 @@ export class NodeEngine implements EngineIo {
         this.updateRouteCost(link, this.now);
         return;
       case "peers":
-        this.onPeers(link, message.peers);
+        this.onPeers(link, message.peers, message.self);
         return;
       case "goodbye": {
         this.linkDown(link, `peer left: ${message.detail}`, this.now);
@@ -1220,7 +1228,7 @@ export class NodeEngine implements EngineIo {
       if (!known.addresses.some((address) => sameAddress(address, seed.address))) known.addresses.unshift(seed.address);
       return;
     }
-    this.known.set(seed.nodeId, { nodeId: seed.nodeId, addresses: [seed.address], lastMentionedAt: this.now, failures: 0, retryAt: 0, isSeed: true, lastTrialAt: -Infinity });
+    this.known.set(seed.nodeId, { nodeId: seed.nodeId, addresses: [seed.address], lastMentionedAt: this.now, failures: 0, retryAt: 0, isSeed: true, lastTrialAt: -Infinity, ...NO_TAGS });
   }
 
   private rememberPeer(nodeId: NodeId, addresses: Address[], now: number): void {
@@ -1232,7 +1240,7 @@ export class NodeEngine implements EngineIo {
       return;
     }
     if (this.known.size >= MAX_KNOWN_PEERS || addresses.length === 0) return;
-    this.known.set(nodeId, { nodeId, addresses, lastMentionedAt: now, failures: 0, retryAt: now, isSeed: false, lastTrialAt: -Infinity });
+    this.known.set(nodeId, { nodeId, addresses, lastMentionedAt: now, failures: 0, retryAt: now, isSeed: false, lastTrialAt: -Infinity, ...NO_TAGS });
     this.maintainAt = Math.min(this.maintainAt, now);
   }
 
@@ -1241,20 +1249,172 @@ export class NodeEngine implements EngineIo {
     if (known) known.retryAt = Math.max(known.retryAt, until);
   }
 
-  private onPeers(from: Link, peers: PeerEntry[]): void {
-    for (const peer of peers) this.rememberPeer(peer.nodeId, peer.addresses, this.now);
-    void from;
+  private onPeers(from: Link, peers: PeerEntry[], self: PeerSelf | undefined): void {
+    if (self !== undefined) this.onPeerSelf(from, self);
+    for (const peer of peers) {
+      this.rememberPeer(peer.nodeId, peer.addresses, this.now);
+      if (peer.tags !== undefined) this.learnTags(peer, this.now);
+    }
   }
 
+  // Discovery by tags (link/tags.ts; docs/architecture.md, "Discovery by tags"). Tags travel in
+  // peer exchange (`peers` version 2): each node says its own tags, entries of its neighbours carry
+  // theirs, and tagged peers heard of through others are relayed on with their age, so tags cross
+  // any number of hops; an entry nobody linked to the peer has vouched for in TAG_ENTRY_MAX_AGE_MS
+  // is no longer relayed. A node with connect tags is selective: it links to its seeds and to the
+  // known nodes carrying a connect tag, and others do not mesh with it.
+
+  /** This node's advertised tags. */
+  private ownTags(): string[] {
+    return this.config.localTags ?? [];
+  }
+
+  private ownConnectTags(): string[] {
+    return this.config.connectTags ?? [];
+  }
+
+  /** Discovery by tags: this node's tags and connect tags (GET /api/node). */
+  tags(): { local: string[]; connect: string[] } {
+    return { local: [...this.ownTags()], connect: [...this.ownConnectTags()] };
+  }
+
+  /**
+   * Discovery by tags: the tagged peers this node knows of and still relays (vouched for within
+   * TAG_ENTRY_MAX_AGE_MS, or linked now), by NodeId, with the age of what it knows in ms.
+   */
+  taggedPeers(now: number): { id: NodeId; tags: string[]; selective: boolean; ageMs: number; linked: boolean }[] {
+    const result: { id: NodeId; tags: string[]; selective: boolean; ageMs: number; linked: boolean }[] = [];
+    for (const known of this.known.values()) {
+      const linked = this.links.get(known.nodeId)?.state.kind === "up";
+      if (known.tags.length === 0 || (!linked && now - known.tagsSeenAt > TAG_ENTRY_MAX_AGE_MS)) continue;
+      result.push({ id: known.nodeId, tags: [...known.tags], selective: known.selective, ageMs: now - known.tagsSeenAt, linked });
+    }
+    return result.sort((a, b) => a.id - b.id);
+  }
+
+  /**
+   * Does this node want a link to `known`? Seeds always; a selective node the peers carrying one of
+   * its connect tags; any other node every peer that is not selective (today's full mesh).
+   */
+  private wantsLink(known: KnownPeer): boolean {
+    if (known.isSeed) return true;
+    const connect = this.ownConnectTags();
+    if (connect.length > 0) return carriesAny(known.tags, connect);
+    return !known.selective;
+  }
+
+  /** What a neighbour says of itself. In CA mode, only the tags its certificate carries count. */
+  private onPeerSelf(link: Link, self: PeerSelf): void {
+    const certificate = link.path.channel?.peer?.certificate;
+    let tags = self.tags;
+    if (certificate !== undefined) {
+      const { kept, refused } = tagsAllowedByCertificate(self.tags, certificate.tags);
+      const key = refused.join(",");
+      if (refused.length > 0 && link.refusedTagClaim !== key) {
+        this.log.warn(
+          { peer: link.peer, refused, certificateTags: certificate.tags },
+          `node ${link.peer} advertises tags its certificate does not carry (${key}); ignoring them`,
+        );
+      }
+      link.refusedTagClaim = key;
+      tags = kept;
+    }
+    link.peerTags = tags;
+    const known = this.known.get(link.peer);
+    if (known === undefined) return;
+    const wanted = this.wantsLink(known);
+    known.tags = tags;
+    known.selective = self.selective;
+    known.tagsSeenAt = this.now;
+    if (certificate !== undefined) known.certificateTags = [...certificate.tags];
+    if (wanted !== this.wantsLink(known)) this.maintainAt = Math.min(this.maintainAt, this.now);
+  }
+
+  /**
+   * A peer's tags as an entry relays them: the freshest word wins (ages only grow along relays, so
+   * a stale entry never comes back fresh), and a linked peer's own word beats any relay.
+   */
+  private learnTags(entry: PeerEntry, now: number): void {
+    const known = this.known.get(entry.nodeId);
+    if (known === undefined) return;
+    if (this.links.get(entry.nodeId)?.peerTags !== undefined) return;
+    const seenAt = now - (entry.ageS ?? 0) * 1000;
+    if (seenAt <= known.tagsSeenAt) return;
+    let tags = entry.tags ?? [];
+    if (known.certificateTags !== undefined) tags = tagsAllowedByCertificate(tags, known.certificateTags).kept;
+    const wanted = this.wantsLink(known);
+    known.tags = tags;
+    known.selective = entry.selective === true;
+    known.tagsSeenAt = seenAt;
+    if (!wanted && this.wantsLink(known)) this.maintainAt = Math.min(this.maintainAt, now);
+  }
+
+  /**
+   * Drops the links this node opened to peers it turned out not to want, once they said what they
+   * are (their own word, checked against their certificate): a selective node's links to peers
+   * without any of its connect tags, an untagged plain node's links to selective peers. Seeds excepted.
+   */
+  private dropUnwantedLinks(now: number): void {
+    const connect = this.ownConnectTags();
+    // A tagged node keeps its links to selective peers: they may want its tags (their connect tags
+    // are not advertised), and a goodbye would keep them away for RECONNECT_BACKOFF_MAX_MS.
+    if (connect.length === 0 && this.ownTags().length > 0) return;
+    for (const link of [...this.links.values()]) {
+      if (link.state.kind !== "up" || link.path.inbound || link.peerTags === undefined) continue;
+      const known = this.known.get(link.peer);
+      if (known === undefined || this.wantsLink(known)) continue;
+      const reason =
+        connect.length > 0
+          ? `discovery by tags: node ${link.peer} carries none of the connect tags ${connect.join(",")}`
+          : `discovery by tags: node ${link.peer} links only by its connect tags`;
+      this.log.info({ peer: link.peer, tags: link.peerTags }, reason);
+      this.sendLink(link.path, link.peer, { type: "goodbye", detail: reason });
+      this.flushPath(link.path);
+      known.lastTrialAt = now;
+      this.linkDown(link, reason, now);
+    }
+  }
+
+  /**
+   * Our up neighbours (with the tags they said), then tagged peers heard of through others and
+   * still fresh (at most MAX_RELAYED_TAGGED_PEERS, freshest first), in `peers` messages (version 2)
+   * that each fit one datagram. Always at least one message: it carries this node's own tags.
+   */
   private sendPeerList(link: Link): void {
+    const now = this.now;
+    const self: PeerSelf = { tags: this.ownTags(), selective: this.ownConnectTags().length > 0 };
     const entries: PeerEntry[] = [];
     for (const other of this.links.values()) {
-      if (other === link || other.state.kind !== "up" || other.peerAddresses.length === 0) continue;
-      entries.push({ nodeId: other.peer, addresses: other.peerAddresses });
+      // A neighbour is announced once it said what it is (its tags, whether it is selective).
+      if (other === link || other.state.kind !== "up" || other.peerAddresses.length === 0 || other.peerTags === undefined) continue;
+      const known = this.known.get(other.peer);
+      entries.push({ nodeId: other.peer, addresses: other.peerAddresses, tags: other.peerTags, selective: known?.selective ?? false, ageS: 0 });
     }
-    for (let start = 0; start < entries.length; start += MAX_PEERS_PER_MESSAGE) {
-      this.sendLink(link.path, link.peer, { type: "peers", peers: entries.slice(start, start + MAX_PEERS_PER_MESSAGE) });
+    const relayed: KnownPeer[] = [];
+    for (const known of this.known.values()) {
+      if (known.nodeId === link.peer || known.tags.length === 0 || known.addresses.length === 0 || now - known.tagsSeenAt > TAG_ENTRY_MAX_AGE_MS) continue;
+      if (this.links.get(known.nodeId)?.state.kind === "up") continue;
+      relayed.push(known);
     }
+    relayed.sort((a, b) => b.tagsSeenAt - a.tagsSeenAt || a.nodeId - b.nodeId);
+    for (const known of relayed.slice(0, MAX_RELAYED_TAGGED_PEERS)) {
+      // Rounded up: an entry never gets younger on its way.
+      entries.push({ nodeId: known.nodeId, addresses: known.addresses, tags: known.tags, selective: known.selective, ageS: Math.ceil((now - known.tagsSeenAt) / 1000) });
+    }
+    const budget = this.udpPacketBytes - FRAME_HEADER_BYTES - peersHeaderBytes(self);
+    let batch: PeerEntry[] = [];
+    let size = 0;
+    for (const entry of entries) {
+      const bytes = peerEntryBytes(entry);
+      if (batch.length > 0 && (batch.length >= MAX_PEERS_PER_MESSAGE || size + bytes > budget)) {
+        this.sendLink(link.path, link.peer, { type: "peers", self, peers: batch });
+        batch = [];
+        size = 0;
+      }
+      batch.push(entry);
+      size += bytes;
+    }
+    this.sendLink(link.path, link.peer, { type: "peers", self, peers: batch });
   }
 
   /** Up to MAX_REFERRALS random up neighbours (with addresses), for a hello we refuse because we are full. */
@@ -1296,8 +1456,9 @@ export class NodeEngine implements EngineIo {
         this.known.delete(known.nodeId);
         continue;
       }
-      if (known.retryAt <= now) candidates.push(known);
+      if (known.retryAt <= now && this.wantsLink(known)) candidates.push(known);
     }
+    this.dropUnwantedLinks(now);
     // Seeds first (they are how a node gets in), then the rest in random order.
     for (let index = candidates.length - 1; index > 0; index -= 1) {
       const other = this.config.rng.nextInt(index + 1);
@@ -1487,6 +1648,8 @@ export class NodeEngine implements EngineIo {
       routeCostAt: -Infinity,
       trial: false,
       probation: false,
+      peerTags: undefined,
+      refusedTagClaim: undefined,
     };
     path.link = link;
     this.links.set(peer, link);

@@ -52,6 +52,8 @@ export interface NeighbourInfo {
   binding?: "derived" | "certificate" | "claimed" | undefined;
   /** First 8 bytes of the peer's Ed25519 key, hex. */
   keyFingerprint?: string | undefined;
+  /** Discovery by tags: the peer's tags (its own word once it said it, checked against its certificate in CA mode). */
+  tags?: string[] | undefined;
 }
 
 /** One route of the table (`node.routes()`, GET /api/routes), metrics in ms one way. */

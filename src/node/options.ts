@@ -18,6 +18,16 @@ export interface NodeOptions {
   seeds?: string[];
   /** Links kept at most, inbound and outbound together (default 32). */
   maxNeighbours?: number;
+  /**
+   * Discovery by tags: tags this node advertises (each 1..32 characters from a-z 0-9 . _ -, at most
+   * 8). In CA mode only those its certificate carries; without it, the certificate's tags.
+   */
+  localTags?: string[];
+  /**
+   * Discovery by tags: link to the nodes carrying any of these tags, learned through the overlay.
+   * Such a node links to its seeds and to those nodes only (within maxNeighbours).
+   */
+  connectTags?: string[];
   /** HOST:PORT for the HTTP API (/api/node, /metrics). */
   webAddr?: string;
   /** RTT matrix JSON file keyed by NodeIds: outgoing frames are delayed by half the RTT. */
@@ -49,8 +59,6 @@ export interface NodeOptions {
   ca?: string;
   /** …and this node's certificate (`skein ca sign`). Both or neither. */
   cert?: string;
-  /** Tags this node advertises, e.g. ["eu", "gpu"] (shown in the collector's web view). */
-  localTags?: string[];
   /** Collector (issue 6): keep the network model; with `webAddr`, serve /api/topology and the live web view at /. */
   collector?: boolean;
   /** Collector: how often this node reports its snapshot to the collectors (default 1000 ms). */

@@ -1,8 +1,9 @@
 /**
  * `--web-addr HOST:PORT`: the node's HTTP API.
  *
- *   GET /api/node  JSON { id, addresses, uptime_s, neighbours: [{ id, address, transport, state,
- *                  srtt_ms, rttvar_ms, loss }] } (unknown RTTs are null)
+ *   GET /api/node  JSON { id, addresses, uptime_s, local_tags, connect_tags, neighbours: [{ id,
+ *                  address, transport, state, srtt_ms, rttvar_ms, loss, tags }] } (unknown RTTs
+ *                  are null; tags: discovery tags, [] when none)
  *   GET /api/routes         JSON { id, routes: [{ destination, state, next_hop, metric_ms, hops, seqno,
  *                           alternates: [{ via, metric_ms, hops, feasible, usable }] }] } (metrics:
  *                           one-way delay estimates in ms; null when unreachable)
@@ -56,6 +57,8 @@ export interface NodeView {
   topology?(): Topology | undefined;
   trace(destination: NodeId): Promise<ProbeResult>;
   ping(destination: NodeId): Promise<ProbeResult>;
+  /** Discovery by tags: the node's advertised and connect tags. */
+  tags?(): { local: string[]; connect: string[] };
 }
 
 export function routeJson(route: RouteView): unknown {
@@ -93,10 +96,13 @@ import type { WebAddr } from "./web-addr.js";
 export { type WebAddr, parseWebAddr } from "./web-addr.js";
 
 export function nodeJson(view: NodeView): unknown {
+  const tags = view.tags?.() ?? { local: [], connect: [] };
   return {
     id: view.id,
     addresses: view.addresses,
     uptime_s: Math.max(0, (view.now() - view.startedAtMs) / 1000),
+    local_tags: tags.local,
+    connect_tags: tags.connect,
     neighbours: view.neighbours().map((n) => ({
       id: n.id,
       address: n.address,
@@ -105,6 +111,7 @@ export function nodeJson(view: NodeView): unknown {
       srtt_ms: n.srttMs ?? null,
       rttvar_ms: n.rttvarMs ?? null,
       loss: n.loss,
+      tags: n.tags ?? [],
     })),
   };
 }

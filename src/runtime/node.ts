@@ -38,11 +38,14 @@ import { warmUpCrypto } from "../crypto/channel.js";
 import { checkOwnCredentials, loadSecurity } from "./security.js";
 import type { Transport } from "./transport.js";
 import { UdpTransport } from "./udp.js";
+// Discovery by tags.
+import { decodeCertificate } from "../crypto/certificate.js";
+import { effectiveLocalTags, parseTagList } from "../link/tags.js";
 // pub/sub (issue 5): the broker, library API and NATS port live in pubsub.ts.
 import type { Msg, Payload, PublishOptions, PubSubSubscription, SubscribeOptions } from "../features/pubsub/client.js";
 import { NodePubSub, type NatsPortOptions, type RequestOptions } from "./pubsub.js";
 // Collector (issue 6): the model behind GET /api/topology and the web view.
-import { MAX_TAG_BYTES, MAX_TAGS, SNAPSHOT_INTERVAL_MAX_MS, SNAPSHOT_INTERVAL_MIN_MS } from "../features/collector/constants.js";
+import { SNAPSHOT_INTERVAL_MAX_MS, SNAPSHOT_INTERVAL_MIN_MS } from "../features/collector/constants.js";
 import type { Topology } from "../features/collector/model.js";
 import { packageVersion } from "./version.js";
 
@@ -65,6 +68,8 @@ const KNOWN_OPTIONS = new Set([
   "bind",
   "seeds",
   "maxNeighbours",
+  "localTags",
+  "connectTags",
   "webAddr",
   "emulateLatency",
   "logLevel",
@@ -79,7 +84,6 @@ const KNOWN_OPTIONS = new Set([
   "networkKey",
   "ca",
   "cert",
-  "localTags",
   "collector",
   "collectorIntervalMs",
 ]);
@@ -92,6 +96,9 @@ export interface ResolvedNodeOptions {
   bind: string;
   seeds: Seed[];
   maxNeighbours: number;
+  /** Discovery by tags: undefined when not given (CA mode then advertises the certificate's tags). */
+  localTags: string[] | undefined;
+  connectTags: string[];
   webAddr: WebAddr | undefined;
   emulateLatency: string | undefined;
   logLevel: RuntimeLogLevel;
@@ -108,8 +115,7 @@ export interface ResolvedNodeOptions {
   networkKey: string | undefined;
   ca: string | undefined;
   cert: string | undefined;
-  /** Collector (issue 6): tags, collector role, reporting interval. */
-  localTags: string[];
+  /** Collector (issue 6): the collector role and the reporting interval. */
   collector: boolean;
   collectorIntervalMs: number | undefined;
   /** Keys the runtime does not know (warned about, not refused). */
@@ -171,6 +177,8 @@ export function validateNodeOptions(options: NodeOptions | undefined): ResolvedN
 
   const maxNeighbours = o.maxNeighbours === undefined ? NODE_OPTION_DEFAULTS.maxNeighbours : checkInteger("maxNeighbours", o.maxNeighbours, 1, 65535);
   const webAddr = o.webAddr === undefined ? undefined : parseWebAddr(o.webAddr);
+  const localTags = o.localTags === undefined ? undefined : checkTags("localTags", o.localTags);
+  const connectTags = o.connectTags === undefined ? [] : checkTags("connectTags", o.connectTags);
 
   let emulateLatency: string | undefined;
   if (o.emulateLatency !== undefined) {
@@ -214,25 +222,16 @@ export function validateNodeOptions(options: NodeOptions | undefined): ResolvedN
     throw bad(files.ca === undefined ? "cert given without ca: certificate mode needs both --ca FILE and --cert FILE" : "ca given without cert: certificate mode needs both --ca FILE and --cert FILE");
   }
 
-  const { localTags, collector, collectorIntervalMs } = validateCollector(o.localTags, o.collector, o.collectorIntervalMs);
+  const { collector, collectorIntervalMs } = validateCollector(o.collector, o.collectorIntervalMs);
 
   return {
-    nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, nats, routeHopCostMs, ...files,
-    localTags, collector, collectorIntervalMs, unknownKeys,
+    nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, localTags, connectTags, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, nats, routeHopCostMs, ...files,
+    collector, collectorIntervalMs, unknownKeys,
   };
 }
 
-/** Collector (issue 6): tags (1..32 bytes each, at most 16), the collector role, the reporting interval. */
-function validateCollector(localTags: unknown, collector: unknown, collectorIntervalMs: unknown): Pick<ResolvedNodeOptions, "localTags" | "collector" | "collectorIntervalMs"> {
-  const tags: string[] = [];
-  if (localTags !== undefined) {
-    const expected = `expected a list of at most ${MAX_TAGS} tags of 1..${MAX_TAG_BYTES} bytes (letters, digits, . _ : -), e.g. ["eu", "gpu"]`;
-    if (!Array.isArray(localTags) || localTags.length > MAX_TAGS) throw bad(`bad localTags ${show(localTags)}: ${expected}`);
-    for (const tag of localTags as unknown[]) {
-      if (typeof tag !== "string" || !/^[A-Za-z0-9._:-]+$/.test(tag) || Buffer.byteLength(tag) > MAX_TAG_BYTES) throw bad(`bad tag ${show(tag)} in localTags: ${expected}`);
-      if (!tags.includes(tag)) tags.push(tag);
-    }
-  }
+/** Collector (issue 6): the collector role and the reporting interval. */
+function validateCollector(collector: unknown, collectorIntervalMs: unknown): Pick<ResolvedNodeOptions, "collector" | "collectorIntervalMs"> {
   if (collector !== undefined && typeof collector !== "boolean") throw bad(`bad collector ${show(collector)}: expected true or false`);
   if (
     collectorIntervalMs !== undefined &&
@@ -240,7 +239,14 @@ function validateCollector(localTags: unknown, collector: unknown, collectorInte
   ) {
     throw bad(`bad collectorIntervalMs ${show(collectorIntervalMs)}: expected milliseconds in ${SNAPSHOT_INTERVAL_MIN_MS}..${SNAPSHOT_INTERVAL_MAX_MS}`);
   }
-  return { localTags: tags, collector: collector === true, collectorIntervalMs: collectorIntervalMs as number | undefined };
+  return { collector: collector === true, collectorIntervalMs: collectorIntervalMs as number | undefined };
+}
+
+/** Discovery by tags: a list of tags (a comma-separated string is accepted too). */
+function checkTags(name: string, value: unknown): string[] {
+  const parsed = parseTagList(value);
+  if (!parsed.ok) throw bad(`bad ${name} ${show(value)}: ${parsed.error}`);
+  return parsed.value;
 }
 
 /** pub/sub (issue 5): `natsAddr` is HOST or HOST:PORT (default host: bind); `natsPort` wins over its port. */
@@ -373,7 +379,13 @@ export class RuntimeNode implements SkeinNode {
       topology: () => this.topology(),
       trace: (destination: NodeId) => this.trace(destination),
       ping: (destination: NodeId) => this.ping(destination),
+      tags: () => this.tags(),
     };
+  }
+
+  /** Discovery by tags: the tags this node advertises and those it connects to. */
+  tags(): { local: string[]; connect: string[] } {
+    return this.engine.tags();
   }
 
   neighbours(): NeighbourInfo[] {
@@ -659,6 +671,12 @@ export class RuntimeNode implements SkeinNode {
   }
 }
 
+/** Discovery by tags: the tags of this node's own certificate. */
+function certificateTagsOf(certificate: Uint8Array): string[] | undefined {
+  const decoded = decodeCertificate(certificate);
+  return decoded.ok ? [...decoded.value.tags] : undefined;
+}
+
 function isNoRoute(error: unknown): boolean {
   return error instanceof SkeinError && error.code === "NO_ROUTE";
 }
@@ -704,11 +722,19 @@ export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> 
     logger.warn({}, "open network: no --network-key and no --ca; any node that can reach this one can join");
   }
   const listenAddresses: Address[] = transports.map((transport) => transport.localAddress);
+  // Discovery by tags: in CA mode the certificate's tags are authoritative.
+  const certificateTags = security.trust.caPublicKey === undefined || security.certificate === undefined ? undefined : certificateTagsOf(security.certificate);
+  const localTags = effectiveLocalTags(resolved.localTags, certificateTags);
+  if (localTags.refused.length > 0) {
+    logger.warn({ refused: localTags.refused, certificateTags }, `--local-tags ${localTags.refused.join(",")} not in this node's certificate: not advertised (re-sign it with skein ca sign --tags)`);
+  }
   const config: EngineConfig = {
     nodeId,
     listenAddresses,
     seeds: resolved.seeds,
     maxNeighbours: resolved.maxNeighbours,
+    localTags: localTags.tags,
+    connectTags: resolved.connectTags,
     probeIntervalMs: resolved.probeIntervalMs,
     linkTimeoutMs: resolved.linkTimeoutMs,
     udpMtu: resolved.udpMtu,
@@ -721,7 +747,6 @@ export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> 
     certificate: security.certificate,
     trust: security.trust,
     wallClockOffsetMs: Date.now() - performance.now(),
-    localTags: resolved.localTags,
     collector: resolved.collector,
     ...(resolved.collectorIntervalMs !== undefined ? { collectorIntervalMs: resolved.collectorIntervalMs } : {}),
     softwareVersion: packageVersion(),

@@ -277,7 +277,7 @@ describe("resolveNodeOptions: bad input names the value and what is expected", (
   });
 
   it("unknown config keys, with a suggestion when one is close", () => {
-    const keys = "nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, natsPort, natsAddr, key, dataDir, networkKey, ca, cert, localTags, collector, collectorIntervalMs, routeHopCostMs";
+    const keys = "nodeId, udpPort, tcpPort, bind, seeds, maxNeighbours, localTags, connectTags, webAddr, emulateLatency, logLevel, probeIntervalMs, linkTimeoutMs, udpMtu, natsPort, natsAddr, key, dataDir, networkKey, ca, cert, collector, collectorIntervalMs, routeHopCostMs";
     assertUsage(
       { flags: {}, configText: "udpPrt: 1\n", configPath: "node.yaml" },
       `unknown key "udpPrt" in config file "node.yaml" (did you mean "udpPort"?); expected one of ${keys} (camelCase or kebab-case)`,

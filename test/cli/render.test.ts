@@ -76,10 +76,36 @@ describe("skein status rendering", () => {
       addresses: [],
       uptimeMs: 2000,
       neighbours: [
-        { id: 4, address: "-", transport: "-", state: "-", srttMs: undefined, rttvarMs: undefined, loss: undefined },
-        { id: 5, address: "-", transport: "-", state: "-", srttMs: 3, rttvarMs: 1, loss: undefined },
+        { id: 4, address: "-", transport: "-", state: "-", srttMs: undefined, rttvarMs: undefined, loss: undefined, tags: [] },
+        { id: 5, address: "-", transport: "-", state: "-", srttMs: 3, rttvarMs: 1, loss: undefined, tags: [] },
       ],
+      localTags: [],
+      connectTags: [],
     });
+  });
+
+  it("shows discovery tags: the node's own line, and a TAGS column when a neighbour has tags", () => {
+    const status = parseNodeStatus({
+      ...NODE_JSON,
+      local_tags: ["edge", "eu"],
+      connect_tags: ["gpu"],
+      neighbours: [{ ...NODE_JSON.neighbours[0]!, tags: ["gpu", "x.y_z-1"] }, { ...NODE_JSON.neighbours[1]!, tags: [] }],
+    });
+    assert.ok(status !== undefined);
+    assert.deepEqual(status.localTags, ["edge", "eu"]);
+    assert.deepEqual(status.neighbours.map((n) => n.tags), [[], ["gpu", "x.y_z-1"]]);
+    assert.equal(
+      renderStatus(status),
+      [
+        "node 1  up 1h 02m 03s  2 neighbours (1 up)  /ip4/127.0.0.1/udp/40001",
+        "tags edge,eu  connect-tags gpu",
+        "ID  ADDRESS                   TRANSPORT  STATE       RTT(ms)  RTTVAR(ms)  LOSS(%)  TAGS",
+        " 2  /ip4/127.0.0.1/udp/40002  udp        connecting        -           -      0.0",
+        "12  /ip4/127.0.0.1/udp/40012  udp        up             80.5         2.1      5.0  gpu,x.y_z-1",
+        "",
+      ].join("\n"),
+    );
+    assert.match(renderStatus({ id: 2, addresses: [], uptimeMs: 1000, neighbours: [], connectTags: ["edge"] }), /^node 2 .*\ntags -  connect-tags edge\n\(no neighbours\)\n$/);
   });
 
   it("normalizes the API URL", () => {

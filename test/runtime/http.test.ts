@@ -7,21 +7,26 @@ const opened: SkeinNode[] = [];
 after(() => closeAll(opened));
 
 test("HTTP API: /api/node, /metrics and 404", async () => {
-  const a = await createNode({ udpPort: 0, webAddr: "127.0.0.1:0", logLevel: "silent", probeIntervalMs: 50, linkTimeoutMs: 2000 });
+  const a = await createNode({ udpPort: 0, webAddr: "127.0.0.1:0", logLevel: "silent", probeIntervalMs: 50, linkTimeoutMs: 2000, localTags: ["eu", "edge"], connectTags: ["gpu"] });
   opened.push(a);
-  const b = await createNode({ udpPort: 0, logLevel: "silent", seeds: [`${a.id}@${a.addresses[0]}`], probeIntervalMs: 50, linkTimeoutMs: 2000 });
+  const b = await createNode({ udpPort: 0, logLevel: "silent", seeds: [`${a.id}@${a.addresses[0]}`], probeIntervalMs: 50, linkTimeoutMs: 2000, localTags: ["gpu"] });
   opened.push(b);
   assert.match(a.webUrl ?? "", /^http:\/\/127\.0\.0\.1:[1-9][0-9]*$/);
   assert.equal(b.webUrl, undefined);
   await nextEvent(a, "link_up");
   await waitFor(() => a.neighbours()[0]?.srttMs !== undefined, "an RTT sample");
+  await waitFor(() => a.neighbours()[0]?.tags?.length === 1, "the neighbour's tags");
   await b.send(a.id, new Uint8Array(100));
 
   const response = await fetch(`${a.webUrl}/api/node`);
   assert.equal(response.status, 200);
   assert.match(response.headers.get("content-type") ?? "", /application\/json/);
   const body = (await response.json()) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(body).sort(), ["addresses", "id", "neighbours", "uptime_s"]);
+  assert.deepEqual(Object.keys(body).sort(), ["addresses", "connect_tags", "id", "local_tags", "neighbours", "uptime_s"]);
+  assert.deepEqual(body.local_tags, ["edge", "eu"]);
+  assert.deepEqual(body.connect_tags, ["gpu"]);
+  assert.deepEqual(a.tags(), { local: ["edge", "eu"], connect: ["gpu"] });
+  assert.deepEqual(b.tags(), { local: ["gpu"], connect: [] });
   assert.equal(body.id, a.id);
   assert.deepEqual(body.addresses, a.addresses);
   assert.equal(typeof body.uptime_s, "number");
@@ -29,7 +34,8 @@ test("HTTP API: /api/node, /metrics and 404", async () => {
   const neighbours = body.neighbours as Record<string, unknown>[];
   assert.equal(neighbours.length, 1);
   const n = neighbours[0]!;
-  assert.deepEqual(Object.keys(n).sort(), ["address", "id", "loss", "rttvar_ms", "srtt_ms", "state", "transport"]);
+  assert.deepEqual(Object.keys(n).sort(), ["address", "id", "loss", "rttvar_ms", "srtt_ms", "state", "tags", "transport"]);
+  assert.deepEqual(n.tags, ["gpu"]);
   assert.equal(n.id, b.id);
   assert.equal(n.transport, "udp");
   assert.equal(n.state, "up");
