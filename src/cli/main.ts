@@ -70,7 +70,7 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
     );
   for (const help of nodeFlagHelp()) {
     const option = new Option(help.flags, help.description);
-    if (help.key === "seeds" || help.key === "localTags") option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    if (help.key === "seeds" || help.key === "localTags" || help.key === "connectTags") option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     node.addOption(option);
   }
   node.addOption(new Option("--config <FILE>", "read options from a JSON or YAML file [env SKEIN_CONFIG]"));

@@ -18,7 +18,7 @@ export type OptionKey = keyof NodeOptions;
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
 
 /** Flags as commander hands them over: strings (seeds may repeat, so possibly a list). */
-export type NodeFlags = { [K in OptionKey]?: K extends "seeds" | "localTags" ? string | string[] : K extends "collector" ? string | boolean : string } & {
+export type NodeFlags = { [K in OptionKey]?: K extends "seeds" | "localTags" | "connectTags" ? string | string[] : K extends "collector" ? string | boolean : string } & {
   config?: string;
 };
 
@@ -295,7 +295,9 @@ function badValue(source: Source, raw: unknown, reason: string): UsageError {
   if (source.kind === "config") {
     return new UsageError(`bad "${source.key}" value ${showValue(raw)} in config file "${source.file}": ${reason}`, "BAD_CONFIG");
   }
-  return new UsageError(`bad ${describeSource(source)} value ${showValue(raw)}: ${reason}`);
+  // A list flag (--seeds, --local-tags) given several times reads as one comma-separated value.
+  const shown = source.kind === "flag" && Array.isArray(raw) && raw.every((item) => typeof item === "string") ? raw.join(",") : raw;
+  return new UsageError(`bad ${describeSource(source)} value ${showValue(shown)}: ${reason}`);
 }
 
 // ---------------------------------------------------------------- config files

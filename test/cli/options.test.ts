@@ -338,10 +338,11 @@ describe("resolveNodeOptions: collector and tags (issue 6)", () => {
   });
 
   it("--local-tags takes a comma-separated list, repeated flags or a YAML list", () => {
-    assert.deepEqual(resolveNodeOptions({ flags: { localTags: "eu, gpu" } }).localTags, ["eu", "gpu"]);
-    assert.deepEqual(resolveNodeOptions({ flags: { localTags: ["eu", "gpu,x"] } }).localTags, ["eu", "gpu", "x"]);
+    assert.deepEqual(resolveNodeOptions({ flags: { localTags: "gpu, eu" } }).localTags, ["eu", "gpu"]);
+    assert.deepEqual(resolveNodeOptions({ flags: { localTags: ["gpu", "eu,x"] } }).localTags, ["eu", "gpu", "x"]);
+    assert.deepEqual(resolveNodeOptions({ flags: { connectTags: ["b", "a"] } }).connectTags, ["a", "b"]);
     assert.deepEqual(resolveNodeOptions({ flags: {}, configText: "local-tags: [a, b]\n", configPath: "n.yaml" }).localTags, ["a", "b"]);
-    assertUsage({ flags: { localTags: "eu,bad tag" } }, 'bad --local-tags value "eu,bad tag": "bad tag" is not a valid tag; expected tags of letters, digits, . _ : - (1..32 bytes), comma-separated, at most 16');
+    assertUsage({ flags: { localTags: ["eu", "bad tag"] } }, 'bad --local-tags value "eu,bad tag": tag "bad tag" must be 1..32 characters from a-z 0-9 . _ -');
   });
 
   it("--collector-interval-ms is 100..60000", () => {
