@@ -29,6 +29,7 @@ import type { EngineIo, EngineOutput, NeighbourInfo, NodeEvent, PathId } from ".
 import { EventQueue } from "./event-queue.js";
 import { type Matrix, matrixNames, directedRtt } from "./matrix.js";
 import { type DropReason, type NetworkOptions, SimNetwork } from "./network.js";
+import { concatBytes } from "../crypto/primitives.js";
 
 /** What the simulator needs of an engine (NodeEngine has it; tests may pass a fake). */
 export interface SimEngine extends EngineIo {
@@ -676,16 +677,4 @@ export class Simulator<E extends SimEngine = NodeEngine> {
       }
     }
   }
-}
-
-function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.byteLength;
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.byteLength;
-  }
-  return joined;
 }
