@@ -2,6 +2,7 @@
 import type { NodeId } from "../core/node-id.js";
 import type { Msg, Payload, PublishOptions, PubSubSubscription, SubscribeOptions } from "../features/pubsub/client.js";
 import type { EngineStats } from "./engine.js";
+import type { SecurityInfo } from "./secure-paths.js";
 import type { NeighbourInfo, NodeEvent, NodeEventKind, ProbeResult, RouteView } from "./io.js";
 
 export interface ReceivedMessage {
@@ -19,6 +20,8 @@ export interface SkeinNode {
   /** `http://HOST:PORT` of the HTTP API when `webAddr` was given. */
   readonly webUrl: string | undefined;
   neighbours(): NeighbourInfo[];
+  /** Security mode, this node's key fingerprints and credentials (GET /api/node's `security`). */
+  securityInfo(): SecurityInfo;
   /** Subscribes to engine events; returns a function that unsubscribes. */
   on<K extends NodeEventKind>(kind: K, listener: (event: NodeEventOf<K>) => void): () => void;
   /**

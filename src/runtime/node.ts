@@ -24,6 +24,7 @@ import { SeededRng } from "../core/rng.js";
 import type { NodeEventOf, ReceivedMessage, SkeinNode } from "../node/api.js";
 import type { EngineConfig } from "../node/engine-config.js";
 import { type EngineStats, NodeEngine } from "../node/engine.js";
+import type { SecurityInfo } from "../node/secure-paths.js";
 import type { NeighbourInfo, NodeEvent, NodeEventKind, ProbeResult, RouteView } from "../node/io.js";
 import { NODE_OPTION_DEFAULTS, type NodeOptions } from "../node/options.js";
 import { Driver } from "./driver.js";
@@ -332,6 +333,7 @@ export class RuntimeNode implements SkeinNode {
       neighbours: () => this.neighbours(),
       stats: () => this.stats(),
       runtimeCounters: () => this.runtimeCounters(),
+      security: () => this.engine.securityInfo(),
       routes: () => this.routes(),
       trace: (destination: NodeId) => this.trace(destination),
       ping: (destination: NodeId) => this.ping(destination),
@@ -340,6 +342,11 @@ export class RuntimeNode implements SkeinNode {
 
   neighbours(): NeighbourInfo[] {
     return this.engine.neighbours();
+  }
+
+  /** Security mode and key fingerprints (GET /api/node's `security`). */
+  securityInfo(): SecurityInfo {
+    return this.engine.securityInfo();
   }
 
   // ---- routing (issue 4)

@@ -21,7 +21,17 @@ test("HTTP API: /api/node, /metrics and 404", async () => {
   assert.equal(response.status, 200);
   assert.match(response.headers.get("content-type") ?? "", /application\/json/);
   const body = (await response.json()) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(body).sort(), ["addresses", "id", "neighbours", "uptime_s"]);
+  assert.deepEqual(Object.keys(body).sort(), ["addresses", "id", "neighbours", "security", "uptime_s"]);
+  const security = body.security as Record<string, unknown>;
+  assert.equal(security.mode, "open");
+  assert.equal(security.node_id_binding, "derived");
+  assert.equal(security.key_fingerprint, a.securityInfo().signingKey);
+  assert.match(security.key_fingerprint as string, /^[0-9a-f]{16}$/);
+  assert.match(security.static_key_fingerprint as string, /^[0-9a-f]{16}$/);
+  assert.equal(security.network_key_id, null);
+  assert.equal(security.ca_fingerprint, null);
+  assert.equal(security.certificate, null);
+  assert.equal((security.end_to_end as { enabled: boolean }).enabled, true);
   assert.equal(body.id, a.id);
   assert.deepEqual(body.addresses, a.addresses);
   assert.equal(typeof body.uptime_s, "number");
@@ -29,7 +39,11 @@ test("HTTP API: /api/node, /metrics and 404", async () => {
   const neighbours = body.neighbours as Record<string, unknown>[];
   assert.equal(neighbours.length, 1);
   const n = neighbours[0]!;
-  assert.deepEqual(Object.keys(n).sort(), ["address", "id", "loss", "rttvar_ms", "srtt_ms", "state", "transport"]);
+  assert.deepEqual(Object.keys(n).sort(), ["address", "binding", "id", "key_fingerprint", "loss", "rttvar_ms", "srtt_ms", "state", "transport"]);
+  // The neighbour's key as a's handshake with b authenticated it: b's own key.
+  assert.equal(n.key_fingerprint, b.securityInfo().signingKey);
+  assert.notEqual(n.key_fingerprint, security.key_fingerprint);
+  assert.equal(n.binding, "derived");
   assert.equal(n.id, b.id);
   assert.equal(n.transport, "udp");
   assert.equal(n.state, "up");
