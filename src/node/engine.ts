@@ -12,7 +12,7 @@
  *  4. `sendRouted` picks the router's next hop (a direct link only while no route is known);
  *  5. `maintain()` runs the neighbour policy once the node knows more peers than maxNeighbours.
  */
-import { type Address, type Seed, formatAddress, sameAddress } from "../core/address.js";
+import { type Address, type Seed, formatAddress, parseSeed, sameAddress } from "../core/address.js";
 import { SkeinError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import { type EngineModule, type InboundFrame, ModuleId, type RouteAwareHost } from "../core/module.js";
@@ -46,7 +46,7 @@ import { type PolicyLink, choosePrune } from "../routing/neighbour-policy.js";
 import { type RouteInfo, Router, type RouterEvent, type RouterStats } from "../routing/router.js";
 import { DEFAULT_TTL, FRAME_HEADER_BYTES, FrameFlag, FrameKind, MAX_FRAME_PAYLOAD_BYTES, type FrameHeader, encodeFrame, forEachFrame, writeFrameHeader } from "../wire/frame.js";
 import type { SecureChannel } from "../crypto/channel.js";
-import type { HandshakeFailure, HandshakePeer } from "../crypto/handshake.js";
+import { type HandshakeFailure, type HandshakePeer, REJECT_FULL_DETAIL_MAX_BYTES } from "../crypto/handshake.js";
 import { RECORD_OVERHEAD_BYTES, UnitType, forEachUnit } from "../crypto/units.js";
 import { fingerprint } from "../crypto/certificate.js";
 import { DataService, type DataEvent } from "./data-service.js";
@@ -840,6 +840,7 @@ export class NodeEngine implements EngineIo {
       { session: this.session, addresses: this.config.listenAddresses },
       expectedPeer,
       (peer) => this.vetPeer(path, peer),
+      role === "responder" ? () => this.admitInbound(path) : undefined,
     );
     path.channel = channel;
     this.handshaking.add(path);
@@ -858,6 +859,17 @@ export class NodeEngine implements EngineIo {
       return `this path belongs to node ${link.peer}`;
     }
     return undefined;
+  }
+
+  /**
+   * Max neighbours, enforced at handshake time: a full node refuses a new inbound handshake as soon
+   * as its first message checks out, before any DH (HS_REJECT `full`, counted as handshake_full),
+   * naming some of its neighbours to try instead (as hello_reject does). A path that already
+   * carries a link (a UDP peer renewing its session) is never refused here.
+   */
+  private admitInbound(path: Path): { reason: "full"; detail: string } | undefined {
+    if (path.link !== undefined || this.upLinkCount() < this.config.maxNeighbours) return undefined;
+    return { reason: "full", detail: formatFullDetail(this.id, this.config.maxNeighbours, this.referrals(0)) };
   }
 
   /** Opens the secure channel of an outbound link (or says hello on an already secured UDP path). */
@@ -943,6 +955,10 @@ export class NodeEngine implements EngineIo {
   private onChannelFailed(path: Path, failure: HandshakeFailure): void {
     const where = formatAddress(path.address);
     this.drop(`handshake_${failure.code}`);
+    if (failure.code === "full" || failure.peerReason === "full") {
+      this.onFullRefusal(path, failure);
+      return;
+    }
     const link = path.link;
     if (link !== undefined && this.links.get(link.peer) === link) {
       const reason = `secure handshake with node ${link.peer} at ${where} failed: ${failure.message}`;
@@ -957,6 +973,23 @@ export class NodeEngine implements EngineIo {
       this.log.warn({ address: where, code: failure.code }, `refused a secure handshake from ${where}: ${failure.message}`);
     }
     this.closePath(path);
+  }
+
+  /**
+   * A handshake refused because a node had its maximum of neighbours: routine, not an attack, so
+   * no back-off of the address. The refused side tries the referrals instead.
+   */
+  private onFullRefusal(path: Path, failure: HandshakeFailure): void {
+    const link = path.link;
+    if (failure.code === "full" || link === undefined || this.links.get(link.peer) !== link) {
+      this.log.debug({ address: formatAddress(path.address) }, `refused a handshake from ${formatAddress(path.address)}: this node has its ${this.config.maxNeighbours} neighbours`);
+      this.closePath(path);
+      return;
+    }
+    for (const referral of parseFullDetail(failure.peerDetail ?? "")) this.rememberPeer(referral.nodeId, [referral.address], this.now);
+    const why = `node ${link.peer} refused the link: ${failure.message}`;
+    this.log.info({ peer: link.peer }, why);
+    this.connectFailed(link, why, this.now);
   }
 
   /** A protocol error on a path: its link (if any) goes down or fails, and the path closes. */
@@ -1880,6 +1913,29 @@ export class NodeEngine implements EngineIo {
   private drop(reason: string, count = 1): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + count;
   }
+}
+
+/** The detail of a `full` HS_REJECT: "node N has its M neighbours; try ID@ADDRESS …", as many as fit. */
+function formatFullDetail(self: NodeId, maxNeighbours: number, referrals: PeerEntry[]): string {
+  let detail = `node ${self} has its ${maxNeighbours} neighbours; try`;
+  for (const referral of referrals) {
+    for (const address of referral.addresses.slice(0, 1)) {
+      const entry = ` ${referral.nodeId}@${formatAddress(address)}`;
+      if (detail.length + entry.length <= REJECT_FULL_DETAIL_MAX_BYTES) detail += entry;
+    }
+  }
+  return detail;
+}
+
+/** The referrals (NODEID@ADDRESS words) of a `full` HS_REJECT's detail; anything else is ignored. */
+function parseFullDetail(detail: string): Seed[] {
+  const seeds: Seed[] = [];
+  for (const word of detail.split(" ")) {
+    if (!word.includes("@")) continue;
+    const seed = parseSeed(word);
+    if (seed.ok) seeds.push(seed.value);
+  }
+  return seeds;
 }
 
 function routeView(info: RouteInfo): RouteView {
