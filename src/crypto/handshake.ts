@@ -179,7 +179,7 @@ export interface HandshakeConfig {
   /** Opaque bytes for the peer (≤ HANDSHAKE_EXTENSION_MAX_BYTES), delivered in its result. */
   extension?: Uint8Array | undefined;
   /**
-   * Last word on a verified peer (NodeId already bound to another key, no room for neighbours):
+   * Last word on a verified peer (NodeId already bound to another key, this path taken by another node):
    * a reason to refuse it, or undefined to accept. Pure, called synchronously.
    */
   acceptPeer?: ((peer: HandshakePeer) => string | undefined) | undefined;
