@@ -4,7 +4,8 @@
  *   GET /api/node  JSON { id, addresses, uptime_s, neighbours: [{ id, address, transport, state,
  *                  srtt_ms, rttvar_ms, loss, binding, key_fingerprint }], security: { mode,
  *                  node_id_binding, key_fingerprint, static_key_fingerprint, network_key_id,
- *                  ca_fingerprint, certificate, end_to_end } } (unknown RTTs are null; a
+ *                  ca_fingerprint, certificate, neighbours: [{ id, key_fingerprint, binding }],
+ *                  end_to_end } } (unknown RTTs are null; a
  *                  neighbour's binding and key_fingerprint are what its handshake authenticated)
  *   GET /api/routes         JSON { id, routes: [{ destination, state, next_hop, metric_ms, hops, seqno,
  *                           alternates: [{ via, metric_ms, hops, feasible, usable }] }] } (metrics:
@@ -84,11 +85,12 @@ import type { WebAddr } from "./web-addr.js";
 export { type WebAddr, parseWebAddr } from "./web-addr.js";
 
 export function nodeJson(view: NodeView): unknown {
+  const neighbours = view.neighbours();
   return {
     id: view.id,
     addresses: view.addresses,
     uptime_s: Math.max(0, (view.now() - view.startedAtMs) / 1000),
-    neighbours: view.neighbours().map((n) => ({
+    neighbours: neighbours.map((n) => ({
       id: n.id,
       address: n.address,
       transport: n.transport,
@@ -100,12 +102,12 @@ export function nodeJson(view: NodeView): unknown {
       binding: n.binding ?? null,
       key_fingerprint: n.keyFingerprint ?? null,
     })),
-    ...(view.security === undefined ? {} : { security: securityJson(view.security(), view.stats()) }),
+    ...(view.security === undefined ? {} : { security: securityJson(view.security(), view.stats(), neighbours) }),
   };
 }
 
 /** GET /api/node's `security` section: the mode, this node's keys, and what end-to-end sealing does. */
-export function securityJson(info: SecurityInfo, stats: EngineStats): unknown {
+export function securityJson(info: SecurityInfo, stats: EngineStats, neighbours: NeighbourInfo[]): unknown {
   const e2e = stats.endToEnd;
   return {
     // "open" (no admission), "network-key", "ca", or "insecure" (plaintext: benchmarks only).
@@ -116,6 +118,8 @@ export function securityJson(info: SecurityInfo, stats: EngineStats): unknown {
     network_key_id: info.networkKeyId ?? null,
     ca_fingerprint: info.caFingerprint ?? null,
     certificate: info.certificate === undefined ? null : { not_before: info.certificate.notBefore, not_after: info.certificate.notAfter, tags: info.certificate.tags },
+    // Each neighbour's key as its link handshake authenticated it (null: not authenticated yet).
+    neighbours: neighbours.map((n) => ({ id: n.id, key_fingerprint: n.keyFingerprint ?? null, binding: n.binding ?? null })),
     end_to_end: {
       enabled: info.mode !== "insecure",
       sealed: e2e.sealed,

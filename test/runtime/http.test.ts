@@ -32,6 +32,7 @@ test("HTTP API: /api/node, /metrics and 404", async () => {
   assert.equal(security.ca_fingerprint, null);
   assert.equal(security.certificate, null);
   assert.equal((security.end_to_end as { enabled: boolean }).enabled, true);
+  assert.deepEqual(security.neighbours, [{ id: b.id, key_fingerprint: b.securityInfo().signingKey, binding: "derived" }]);
   assert.equal(body.id, a.id);
   assert.deepEqual(body.addresses, a.addresses);
   assert.equal(typeof body.uptime_s, "number");
