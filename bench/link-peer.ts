@@ -133,7 +133,16 @@ class RawNetEndpoint implements Endpoint {
     let taken = false;
     const server = net.createServer({ noDelay: true, highWaterMark: RAW_NET_HIGH_WATER_BYTES }, (socket) => {
       if (taken) {
-        socket.destroy();
+        // Further connections are the accept workload's: each echoes what it gets, then ends.
+        socket.setNoDelay(true);
+        socket.on("error", () => {});
+        const reader = new LengthPrefixReader((data) => {
+          const frame = Buffer.allocUnsafe(4 + data.byteLength);
+          frame.writeUInt32BE(data.byteLength, 0);
+          frame.set(data, 4);
+          socket.write(frame);
+        });
+        socket.on("data", (chunk: Buffer) => reader.push(chunk));
         return;
       }
       taken = true;
@@ -307,22 +316,30 @@ class SkeinEndpoint implements Endpoint {
 
   private static options(spec: PeerSpec, nodeId: number, seeds: string[]) {
     const transport = spec.mode === "skein_tcp" ? { tcpPort: 0 } : { udpPort: 0, udpMtu: spec.udpMtu };
-    return { nodeId, ...transport, seeds, logLevel: "warn" as const };
+    // Room for the accept workload's connections: they are links too, for a moment.
+    return { nodeId, ...transport, seeds, logLevel: "warn" as const, maxNeighbours: 1024 };
+  }
+
+  /** createNode, or for the plaintext baseline the benchmark-only insecure variant. */
+  private static async create(spec: PeerSpec, nodeId: number, seeds: string[]): Promise<SkeinNode> {
+    const { createBenchmarkNode } = await import("../src/runtime/node.js");
+    return createBenchmarkNode(SkeinEndpoint.options(spec, nodeId, seeds), { insecure: spec.insecure === true });
   }
 
   static async listen(spec: PeerSpec, deliver: Deliver): Promise<{ endpoint: SkeinEndpoint; address: string }> {
-    const { createNode } = await import("../src/index.js");
-    const node = await createNode(SkeinEndpoint.options(spec, SERVER_ID, []));
+    const node = await SkeinEndpoint.create(spec, SERVER_ID, []);
     return { endpoint: new SkeinEndpoint(node, CLIENT_ID, deliver), address: node.addresses[0]! };
   }
 
   /** Loads skein before the clock starts: the timed part is createNode + link up + first echo. */
   static async load(): Promise<typeof import("../src/index.js")> {
+    await import("../src/runtime/node.js");
     return import("../src/index.js");
   }
 
   static async connect(skein: typeof import("../src/index.js"), spec: PeerSpec, address: string, deliver: Deliver): Promise<SkeinEndpoint> {
-    const node = await skein.createNode(SkeinEndpoint.options(spec, CLIENT_ID, [`${SERVER_ID}@${address}`]));
+    void skein; // loaded before the clock started; create() finds it in the module cache
+    const node = await SkeinEndpoint.create(spec, CLIENT_ID, [`${SERVER_ID}@${address}`]);
     const endpoint = new SkeinEndpoint(node, SERVER_ID, deliver);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no link to ${SERVER_ID}@${address} within 10 s`)), 10_000);
@@ -615,11 +632,117 @@ class Peer {
         return process.resourceUsage();
       case "diagnostics":
         return this.endpoint?.diagnostics() ?? {};
+      case "accept_flood":
+        return acceptFlood(this.spec, command.address, command.concurrency, command.durationMs, command.count);
       case "close":
         await this.close();
         return {};
     }
   }
+}
+
+// ─── accept workload ──────────────────────────────────────────────────────────────────────────
+
+/** Loopback source addresses the accept workload cycles through (127.0.1.1 …): see accept_flood. */
+const FLOOD_SOURCE_HOSTS = 250;
+
+/**
+ * One accept, timed from connect: skein, a Noise XX handshake as initiator (crypto/handshake.ts)
+ * until the server's first record (its hello_ack: it accepted us); raw_net, a 1-byte echo.
+ */
+async function acceptOnce(spec: PeerSpec, port: number, sourceHost: string, handshake: (() => import("../src/crypto/handshake.js").LinkHandshake) | undefined): Promise<number> {
+  const start = performance.now();
+  const socket = net.connect({ host: "127.0.0.1", port, localAddress: sourceHost, noDelay: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.once("close", () => reject(new Error("closed by the server before it accepted")));
+      if (spec.mode === "raw_net") {
+        socket.once("connect", () => socket.write(Buffer.from([0, 0, 0, 1, KIND_ECHO])));
+        socket.once("data", () => resolve());
+        return;
+      }
+      const initiator = handshake!();
+      socket.once("connect", () => {
+        for (const unit of initiator.start(performance.now()).send) socket.write(unit);
+      });
+      let pending: Buffer = Buffer.alloc(0);
+      socket.on("data", (chunk: Buffer) => {
+        pending = pending.byteLength === 0 ? chunk : Buffer.concat([pending, chunk]);
+        while (pending.byteLength >= 4) {
+          const size = 4 + pending.readUIntBE(1, 3);
+          if (pending.byteLength < size) return;
+          const unit = pending.subarray(0, size);
+          pending = pending.subarray(size);
+          if (unit[0] === 0x20) {
+            // A record: the handshake completed on the server's side too, and it said hello_ack.
+            if (initiator.state.kind === "complete") resolve();
+            else reject(new Error("a record before the handshake completed"));
+            return;
+          }
+          const step = initiator.receive(performance.now(), unit);
+          for (const out of step.send) socket.write(out);
+          if (step.failure !== undefined) reject(new Error(`${step.failure.code}: ${step.failure.message}`));
+        }
+      });
+    });
+    return performance.now() - start;
+  } finally {
+    socket.destroy();
+  }
+}
+
+async function acceptFlood(spec: PeerSpec, address: string, concurrency: number, durationMs: number, count: number | undefined): Promise<import("./link-protocol.js").AcceptFloodResult> {
+  const port = Number(/(\d+)$/.exec(address)![1]);
+  let handshake: (() => import("../src/crypto/handshake.js").LinkHandshake) | undefined;
+  if (spec.mode !== "raw_net") {
+    const [{ LinkHandshake }, { generateIdentity }, { systemEntropy }, { encodeHello }] = await Promise.all([
+      import("../src/crypto/handshake.js"),
+      import("../src/crypto/identity.js"),
+      import("../src/core/entropy.js"),
+      import("../src/node/secure-paths.js"),
+    ]);
+    // One identity per slot: a NodeId is never linked twice at once.
+    const identities = Array.from({ length: concurrency }, () => generateIdentity(systemEntropy));
+    let next = 0;
+    const wallClockOffsetMs = Date.now() - performance.now();
+    handshake = () => {
+      const identity = identities[next++ % identities.length]!;
+      return new LinkHandshake({
+        role: "initiator",
+        identity,
+        nodeId: identity.derivedNodeId,
+        trust: {},
+        entropy: systemEntropy,
+        wallClockOffsetMs,
+        expectedPeer: SERVER_ID,
+        extension: encodeHello({ session: next, addresses: [] }),
+        transport: "stream",
+      });
+    };
+  }
+  const latencies: number[] = [];
+  let failed = 0;
+  let firstError: string | undefined;
+  let started = 0;
+  const start = performance.now();
+  const deadline = start + durationMs;
+  const more = (): boolean => (count !== undefined ? started < count : performance.now() < deadline);
+  const worker = async (): Promise<void> => {
+    while (more()) {
+      const host = `127.0.1.${1 + (started++ % FLOOD_SOURCE_HOSTS)}`;
+      try {
+        latencies.push(await acceptOnce(spec, port, host, handshake));
+      } catch (error) {
+        failed++;
+        firstError ??= error instanceof Error ? error.message : String(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = (performance.now() - start) / 1000;
+  const sorted = Float64Array.from(latencies).sort();
+  return { completed: latencies.length, failed, seconds, p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99), firstError };
 }
 
 async function main(): Promise<void> {

@@ -16,6 +16,8 @@ export interface PeerSpec {
   udpMtu?: number;
   /** The sender only waits when its stack pushes back, never yields otherwise (see link-peer.ts). */
   naiveSend?: boolean;
+  /** skein modes: plaintext links (EngineConfig.insecure), the baseline of the encrypted ones. */
+  insecure?: boolean;
 }
 
 /** First byte of every payload: what the receiver does with it. */
@@ -40,7 +42,26 @@ export type PeerCommand =
   /** process.resourceUsage() now (CPU µs, page faults, context switches). */
   | { cmd: "usage" }
   | { cmd: "diagnostics" }
+  /**
+   * Client: opens connections to the server's address, `concurrency` at a time, for `durationMs`
+   * (or `count` connections): each one a full accept (skein: Noise handshake until the server's
+   * first record, its hello_ack, arrives; raw_net: a 1-byte echo), then closed. From many
+   * loopback source addresses, so that the server's per-address handshake rate limit stays out
+   * of the figure.
+   */
+  | { cmd: "accept_flood"; address: string; concurrency: number; durationMs: number; count?: number }
   | { cmd: "close" };
+
+export interface AcceptFloodResult {
+  completed: number;
+  failed: number;
+  seconds: number;
+  /** Connect-to-accepted latency of completed connections, ms. */
+  p50Ms: number;
+  p99Ms: number;
+  /** The first failure's reason, if any. */
+  firstError?: string | undefined;
+}
 
 export interface ReadyMessage {
   type: "ready";

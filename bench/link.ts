@@ -8,15 +8,20 @@
  *
  *   raw_net      u32 length + payload on one node:net socket: the baseline of every figure
  *   raw_dgram    node:dgram, one payload per datagram, no reliability (with udp; extra baseline)
+ *   skein tcp    plaintext links (createBenchmarkNode, insecure: the baseline of encryption)
  *   skein tcp    createNode({ tcpPort: 0 }), the other seeded with 1@/ip4/127.0.0.1/tcp/PORT
- *   skein udp    createNode({ udpPort: 0, udpMtu: 65000 }) (loopback-sized datagrams)
- *   skein udp    createNode({ udpPort: 0 }) at the default udpMtu of 1400
+ *                (encrypted: Noise handshake, sealed records — what every real node runs)
+ *   skein udp    plaintext, then encrypted, createNode({ udpPort: 0, udpMtu: 65000 })
+ *   skein udp    createNode({ udpPort: 0 }) at the default udpMtu of 1400 (encrypted)
  *
  * Workloads, each measured at the receiver after a warm-up: bulk (64 KiB messages, MB/s with
  * MB = 10^6 payload bytes), 1 KiB messages per second, 1 KiB echo round trips (one outstanding,
  * p50/p99 in µs), connect-to-first-echo (skein: from createNode of the second node, startup
  * included; raw: from net.connect / socket creation), RSS of each process with one link after an
- * idle period, and each process's peak RSS (process.resourceUsage().maxRSS). RSS in MiB.
+ * idle period, and each process's peak RSS (process.resourceUsage().maxRSS). RSS in MiB. With
+ * TCP (raw_net and encrypted skein): accepts per second a node sustains (16 connections at a
+ * time, each a full handshake until the server's first record, then closed) and the latency of
+ * one such connect on a running node (handshake_connect_ms).
  *
  * On a machine with two CPUs or more and `taskset`, the server runs on CPU 1 and the client on
  * CPU 0 (`--pin split`, the default): unpinned, the scheduler puts both on one CPU in some runs
@@ -31,6 +36,7 @@ import { availableParallelism } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import type {
+  AcceptFloodResult,
   EchoResult,
   MeasureResult,
   MemoryResult,
@@ -50,7 +56,7 @@ export const LINK_USAGE = [
   "  --quick                       short durations (a smoke test; figures are rough)",
   "  --transport tcp|udp|all       skein configurations to run (default all; raw_net always runs)",
   "                                also udp65000 or udp1400 for one UDP MTU only",
-  "  --workload LIST               comma-separated subset of echo,msgs,bulk,idle (default all)",
+  "  --workload LIST               comma-separated subset of echo,msgs,bulk,idle,accept (default all)",
   "  --pin split|same|none         CPU pinning of the two processes (default split when possible)",
   "  --cpu-prof DIR                write a V8 CPU profile of every skein process into DIR",
   "  --naive-send                  senders never yield unless their stack pushes back",
@@ -73,6 +79,12 @@ interface Durations {
 const FULL: Durations = { idleMs: 2_000, warmupMs: 500, measureMs: 2_500, echoCount: 5_000, echoWarmupMs: 1_500 };
 const QUICK: Durations = { idleMs: 300, warmupMs: 150, measureMs: 400, echoCount: 300, echoWarmupMs: 100 };
 
+/** Issue 3 (secure by default): absolute targets for the encrypted link. */
+const SECURE_TARGET = { bulkMbPerS: 1000, msgsPerS: 146_800, connectMs: 3 };
+/** Accept workload: connections at a time, duration, and sequential connects for the latency. */
+const ACCEPT_CONCURRENCY = 16;
+const ACCEPT_LATENCY_COUNT = 200;
+
 /** Issue targets (skein ÷ raw_net, or absolute), and js-libp2p 3.3 measured on this machine. */
 const TARGET = { throughputRatio: 0.8, echoP50Ratio: 1.3, idleRssMib: 60 };
 const LIBP2P = "js-libp2p 3.3 tcp+noise+yamux, same machine";
@@ -84,8 +96,8 @@ const REFERENCE = {
   idle_rss_mb: 90,
 } as const;
 
-type Workload = "echo" | "msgs" | "bulk" | "idle";
-const WORKLOADS: readonly Workload[] = ["echo", "msgs", "bulk", "idle"];
+type Workload = "echo" | "msgs" | "bulk" | "idle" | "accept";
+const WORKLOADS: readonly Workload[] = ["echo", "msgs", "bulk", "idle", "accept"];
 type Pinning = "split" | "same" | "none";
 
 interface Options {
@@ -107,6 +119,10 @@ interface Config {
   /** Extra fields on every line of this configuration. */
   fields: Record<string, unknown>;
   bulk: boolean;
+  /** skein: plaintext links (the baseline of the encrypted configuration after it). */
+  insecure?: boolean;
+  /** Runs the accept workload (TCP: raw_net and encrypted skein). */
+  accept?: boolean;
 }
 
 interface Throughput {
@@ -124,12 +140,13 @@ interface Results {
   bulk?: Throughput;
   small?: Throughput;
   echo?: EchoResult;
+  accept?: { rate: AcceptFloodResult; latency: AcceptFloodResult; serverCpuMs: number };
   errors: Record<string, string>;
   diagnostics?: unknown;
 }
 
 function label(config: Config): string {
-  return `${config.transport}${config.udpMtu === undefined ? "" : ` mtu ${config.udpMtu}`}`;
+  return `${config.transport}${config.udpMtu === undefined ? "" : ` mtu ${config.udpMtu}`}${config.insecure === true ? " plaintext" : ""}`;
 }
 
 function warn(text: string): void {
@@ -312,7 +329,7 @@ async function throughput(
 async function runConfig(config: Config, options: Options): Promise<Results> {
   const d = options.durations;
   const results: Results = { errors: {} };
-  const spec = { mode: config.mode, udpMtu: config.udpMtu, naiveSend: options.naiveSend };
+  const spec = { mode: config.mode, udpMtu: config.udpMtu, naiveSend: options.naiveSend, insecure: config.insecure };
   const server = new PeerProcess({ ...spec, role: "server" }, options);
   const client = new PeerProcess({ ...spec, role: "client" }, options);
   const reliable = config.mode !== "raw_dgram";
@@ -360,6 +377,18 @@ async function runConfig(config: Config, options: Options): Promise<Results> {
         results.bulk = await throughput(server, client, BULK_MESSAGE_BYTES, d, reliable, report("bulk"));
       });
     }
+    if (config.accept === true && options.workloads.has("accept")) {
+      await attempt("accept", async () => {
+        const cpu = async (): Promise<number> => {
+          const usage = await server.call<Usage>({ cmd: "usage" });
+          return (usage.userCPUTime + usage.systemCPUTime) / 1000;
+        };
+        const latency = await client.call<AcceptFloodResult>({ cmd: "accept_flood", address, concurrency: 1, durationMs: 60_000, count: options.quick ? 40 : ACCEPT_LATENCY_COUNT }, 90_000);
+        const cpuBefore = await cpu();
+        const rate = await client.call<AcceptFloodResult>({ cmd: "accept_flood", address, concurrency: ACCEPT_CONCURRENCY, durationMs: d.measureMs }, 90_000);
+        results.accept = { rate, latency, serverCpuMs: (await cpu()) - cpuBefore };
+      });
+    }
     await attempt("peak_rss", async () => {
       const [a, b] = await memory();
       results.peakRss = [a.maxRss, b.maxRss];
@@ -397,6 +426,8 @@ interface Figure {
   digits: number;
   target?: { ratio?: number; max?: number };
   reference?: number;
+  /** Issue 3's absolute target for the encrypted link (min or max). */
+  secureTarget?: { min?: number; max?: number } | undefined;
   extra?: Record<string, unknown>;
   error?: string | undefined;
 }
@@ -422,6 +453,11 @@ function emit(config: Config, options: Options, figure: Figure): void {
     }
     line.meets_target = meets;
   }
+  const secure = figure.secureTarget;
+  if (secure !== undefined && config.mode.startsWith("skein") && config.insecure !== true) {
+    line.issue3_target = secure;
+    line.meets_issue3_target = figure.value === undefined ? null : secure.min !== undefined ? figure.value >= secure.min : figure.value < secure.max!;
+  }
   if (figure.reference !== undefined) line.reference = { name: LIBP2P, value: figure.reference };
   Object.assign(line, figure.extra);
   line.cpu_pinning = options.pin;
@@ -431,7 +467,7 @@ function emit(config: Config, options: Options, figure: Figure): void {
   process.stdout.write(JSON.stringify(line) + "\n");
 }
 
-function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | undefined, options: Options): void {
+function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | undefined, plain: Results | undefined, options: Options): void {
   const d = options.durations;
   const has = (workload: Workload): boolean => options.workloads.has(workload);
   const err = (key: string): string | undefined => r.errors[key] ?? r.errors.connect ?? r.errors.setup;
@@ -446,6 +482,9 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
     ? "loop of await node.send() (raw_net: write(), await 'drain' when it returns false), nothing else"
     : "loop of await node.send() (raw_net: write(), await 'drain' when it returns false), plus one setImmediate per 256 KiB";
   const small = { message_bytes: SMALL_MESSAGE_BYTES };
+  // The encrypted configuration's figures also name the plaintext one's (same transport, same run).
+  const alsoPlain = (value: number | undefined, digits: number): Record<string, unknown> =>
+    plain === undefined ? {} : { plaintext_value: value === undefined ? null : round(value, digits) };
 
   if (config.bulk && has("bulk")) {
     emit(config, options, {
@@ -457,7 +496,8 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
       digits: 1,
       target: { ratio: TARGET.throughputRatio },
       reference: REFERENCE.bulk_mb_per_s,
-      extra: { message_bytes: BULK_MESSAGE_BYTES, ...delivery(r.bulk), sender },
+      secureTarget: { min: SECURE_TARGET.bulkMbPerS },
+      extra: { message_bytes: BULK_MESSAGE_BYTES, ...delivery(r.bulk), sender, ...alsoPlain(plain?.bulk?.mbPerS, 1) },
       error: r.bulk === undefined ? err("bulk") : undefined,
     });
   }
@@ -472,7 +512,9 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
       digits: 0,
       target: { ratio: TARGET.throughputRatio },
       reference: REFERENCE.msgs_per_s,
+      secureTarget: { min: SECURE_TARGET.msgsPerS },
       extra: {
+        ...alsoPlain(plain?.small?.msgsPerS, 0),
         ...small,
         ...delivery(r.small),
         sender,
@@ -493,7 +535,7 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
       digits: 1,
       target: { ratio: TARGET.echoP50Ratio },
       reference: REFERENCE.echo_p50_us,
-      extra: { ...echo, ...alsoDgram(dgram?.echo?.p50, 1) },
+      extra: { ...echo, ...alsoPlain(plain?.echo?.p50, 1), ...alsoDgram(dgram?.echo?.p50, 1) },
       error: r.echo === undefined ? err("echo") : undefined,
     });
     emit(config, options, {
@@ -515,12 +557,53 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
     baseline: raw.connectMs,
     digits: 2,
     reference: REFERENCE.connect_to_first_echo_ms,
+    secureTarget: { max: SECURE_TARGET.connectMs },
     extra: {
+      ...alsoPlain(plain?.connectMs, 2),
       note: "skein: createNode() of the second node (node startup included) until its first 1 KiB echo returns; raw_net: net.connect() until the first echo; module loading excluded from both; one cold sample",
       ...alsoDgram(dgram?.connectMs, 2),
     },
     error: r.connectMs === undefined ? err("connect") : undefined,
   });
+  if (config.accept === true && has("accept")) {
+    const accept = r.accept;
+    const rate = accept === undefined ? undefined : accept.rate.completed / accept.rate.seconds;
+    const rawRate = raw.accept === undefined ? undefined : raw.accept.rate.completed / raw.accept.rate.seconds;
+    emit(config, options, {
+      metric: "accepts_per_s",
+      unit: "conn/s",
+      better: "higher",
+      value: rate,
+      baseline: rawRate,
+      digits: 0,
+      extra: {
+        note: "connections a node accepts per second, 16 at a time from 250 loopback source addresses (its per-address handshake rate limit stays out of it): skein, a Noise XX handshake until the server's first record (hello_ack: link up), then closed (link down); raw_net, a 1-byte echo",
+        concurrency: ACCEPT_CONCURRENCY,
+        completed: accept?.rate.completed ?? null,
+        failed: accept?.rate.failed ?? null,
+        ...(accept?.rate.firstError === undefined ? {} : { first_error: accept.rate.firstError }),
+        server_cpu_ms_per_accept: accept === undefined ? null : round(accept.serverCpuMs / Math.max(1, accept.rate.completed), 3),
+        accepts_per_server_cpu_s: accept === undefined ? null : round((accept.rate.completed / Math.max(1e-9, accept.serverCpuMs)) * 1000, 0),
+      },
+      error: accept === undefined ? err("accept") : undefined,
+    });
+    emit(config, options, {
+      metric: "handshake_connect_ms",
+      unit: "ms",
+      better: "lower",
+      value: accept?.latency.p50Ms,
+      baseline: raw.accept?.latency.p50Ms,
+      digits: 3,
+      secureTarget: { max: SECURE_TARGET.connectMs },
+      extra: {
+        note: "p50 of sequential connects to a running node: TCP connect + Noise XX handshake + the node's first record (hello_ack); raw_net: connect + a 1-byte echo",
+        connects: accept?.latency.completed ?? null,
+        p99_ms: accept === undefined ? null : round(accept.latency.p99Ms, 3),
+        raw_p99_ms: raw.accept === undefined ? null : round(raw.accept.latency.p99Ms, 3),
+      },
+      error: accept === undefined ? err("accept") : undefined,
+    });
+  }
   if (has("idle")) {
     emit(config, options, {
       metric: "idle_rss_mb",
@@ -615,12 +698,19 @@ export async function runLink(args: string[]): Promise<number> {
   if (options.cpuProfDir !== undefined) mkdirSync(options.cpuProfDir, { recursive: true });
   const t = options.transport;
   const configs: Config[] = [];
-  if (t === "tcp" || t === "all") configs.push({ transport: "tcp", mode: "skein_tcp", fields: {}, bulk: true });
+  const plaintext = { security: "plaintext" };
+  const encrypted = { security: "encrypted" };
+  if (t === "tcp" || t === "all") {
+    configs.push({ transport: "tcp", mode: "skein_tcp", fields: plaintext, bulk: true, insecure: true });
+    configs.push({ transport: "tcp", mode: "skein_tcp", fields: encrypted, bulk: true, accept: true });
+  }
   if (t === "udp" || t === "udp65000" || t === "all") {
-    configs.push({ transport: "udp", mode: "skein_udp", udpMtu: UDP_LOOPBACK_MTU, fields: { udp_mtu: UDP_LOOPBACK_MTU, mtu_label: "loopback" }, bulk: true });
+    const fields = { udp_mtu: UDP_LOOPBACK_MTU, mtu_label: "loopback" };
+    configs.push({ transport: "udp", mode: "skein_udp", udpMtu: UDP_LOOPBACK_MTU, fields: { ...fields, ...plaintext }, bulk: true, insecure: true });
+    configs.push({ transport: "udp", mode: "skein_udp", udpMtu: UDP_LOOPBACK_MTU, fields: { ...fields, ...encrypted }, bulk: true });
   }
   if (t === "udp" || t === "udp1400" || t === "all") {
-    configs.push({ transport: "udp", mode: "skein_udp", udpMtu: UDP_DEFAULT_MTU, fields: { udp_mtu: UDP_DEFAULT_MTU, mtu_label: "default" }, bulk: true });
+    configs.push({ transport: "udp", mode: "skein_udp", udpMtu: UDP_DEFAULT_MTU, fields: { udp_mtu: UDP_DEFAULT_MTU, mtu_label: "default", ...encrypted }, bulk: true });
   }
   const withUdp = configs.some((config) => config.mode === "skein_udp");
 
@@ -641,12 +731,15 @@ export async function runLink(args: string[]): Promise<number> {
     return results;
   };
   warn(`node ${process.version}, ${options.quick ? "quick" : "full"} run, transport ${t}, cpu pinning ${options.pin}`);
-  const raw = await step({ transport: "raw_net", mode: "raw_net", fields: {}, bulk: true });
+  const raw = await step({ transport: "raw_net", mode: "raw_net", fields: {}, bulk: true, accept: configs.some((config) => config.accept === true) });
   const dgram = withUdp ? await step({ transport: "raw_dgram", mode: "raw_dgram", fields: {}, bulk: false }) : undefined;
   let failed = Object.keys(raw.errors).length > 0 || (dgram !== undefined && Object.keys(dgram.errors).length > 0);
+  // The plaintext run of a transport comes right before its encrypted run, which names its figures.
+  let plain: Results | undefined;
   for (const config of configs) {
     const results = await step(config);
-    emitConfig(config, results, raw, config.mode === "skein_udp" ? dgram : undefined, options);
+    emitConfig(config, results, raw, config.mode === "skein_udp" ? dgram : undefined, config.insecure === true ? undefined : plain, options);
+    plain = config.insecure === true ? results : undefined;
     if (Object.keys(results.errors).length > 0) failed = true;
   }
   warn(`total ${((performance.now() - started) / 1000).toFixed(1)} s${options.cpuProfDir ? `; CPU profiles in ${options.cpuProfDir}` : ""}`);

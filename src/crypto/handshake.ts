@@ -51,6 +51,8 @@ export const HANDSHAKE_TIMEOUT_MS = 3000;
 export const HANDSHAKE_EXTENSION_MAX_BYTES = 512;
 /** Bound on the detail text of an HS_REJECT. */
 export const REJECT_DETAIL_MAX_BYTES = 96;
+/** A `full` refusal's detail names other nodes to try (referrals), so it may be longer. */
+export const REJECT_FULL_DETAIL_MAX_BYTES = 240;
 
 const PROLOGUE_LABEL = utf8.encode("skein handshake v1\0");
 const NETWORK_TAG_INFO = utf8.encode("skein handshake prologue v1");
@@ -76,6 +78,8 @@ export type HandshakeErrorCode =
   | "self"
   | "refused"
   | "busy"
+  /** The responder has its maximum number of neighbours (refused at HS_INIT, before any DH). */
+  | "full"
   | "rejected"
   | "timeout";
 
@@ -102,6 +106,7 @@ export const RejectReason = {
   self: 19,
   refused: 20,
   busy: 21,
+  full: 22,
 } as const satisfies Partial<Record<HandshakeErrorCode, number>>;
 export type RejectReasonName = keyof typeof RejectReason;
 
@@ -128,6 +133,7 @@ const REJECT_TEXT: Record<RejectReasonName, string> = {
   self: "we are itself (a node connected to its own address)",
   refused: "it refused us",
   busy: "it is busy (too many handshakes in progress)",
+  full: "it has its maximum number of neighbours (--max-neighbours)",
 };
 
 export interface HandshakeFailure {
@@ -136,6 +142,8 @@ export interface HandshakeFailure {
   message: string;
   /** For `rejected`: the peer's reason. */
   peerReason?: RejectReasonName | undefined;
+  /** For `rejected`: the detail the peer sent (for `full`, its referrals). */
+  peerDetail?: string | undefined;
 }
 
 export interface HandshakePeer extends VerifiedIdentity {
@@ -171,10 +179,16 @@ export interface HandshakeConfig {
   /** Opaque bytes for the peer (≤ HANDSHAKE_EXTENSION_MAX_BYTES), delivered in its result. */
   extension?: Uint8Array | undefined;
   /**
-   * Last word on a verified peer (NodeId already bound to another key, no room for neighbours):
+   * Last word on a verified peer (NodeId already bound to another key, this path taken by another node):
    * a reason to refuse it, or undefined to accept. Pure, called synchronously.
    */
   acceptPeer?: ((peer: HandshakePeer) => string | undefined) | undefined;
+  /**
+   * Responder: may a new handshake go on? Asked once message 1 checked out (in a keyed network,
+   * that it authenticates under the network key) and before any DH, so that a refusal costs
+   * nothing: a `full` refusal (its detail goes to the initiator, e.g. referrals), or undefined.
+   */
+  admitInit?: (() => { reason: "full"; detail: string } | undefined) | undefined;
   /** Datagram transports retransmit unanswered messages; stream transports never need to. */
   transport: "stream" | "datagram";
   retryMs?: number | undefined;
@@ -361,6 +375,8 @@ export class LinkHandshake {
       }
       return this.refuse("malformed", `HS_INIT: ${read.error}`);
     }
+    const refusal = this.config.admitInit?.();
+    if (refusal !== undefined) return this.refuse(refusal.reason, refusal.detail);
     const written = this.noise.writeMessage((hash) => this.identityPayload(hash));
     if (!written.ok) return this.refuse("bad_key", `HS_INIT: ${written.error}`);
     this.lastReceived = Uint8Array.from(bytes);
@@ -487,7 +503,7 @@ export class LinkHandshake {
   /** Fails and tells the peer why. */
   private refuse(code: RejectReasonName, message: string): HandshakeStep {
     const step = this.fail({ code, message });
-    step.send.push(encodeReject(code, code === "refused" ? message : ""));
+    step.send.push(encodeReject(code, code === "refused" || code === "full" ? message : ""));
     return step;
   }
 
@@ -557,14 +573,14 @@ export function parseIdentityPayload(payload: Uint8Array): ParsedIdentity | unde
 
 /** HS_REJECT body: u8 reason | u8 detail length (≤ 96) | detail (printable ASCII). */
 export function encodeReject(reason: RejectReasonName, detail: string): Uint8Array {
-  const text = utf8.encode(detail.replace(/[^\x20-\x7e]/g, "?").slice(0, REJECT_DETAIL_MAX_BYTES));
+  const text = utf8.encode(detail.replace(/[^\x20-\x7e]/g, "?").slice(0, reason === "full" ? REJECT_FULL_DETAIL_MAX_BYTES : REJECT_DETAIL_MAX_BYTES));
   return encodeUnit(UnitType.HandshakeReject, concatBytes(new Uint8Array([RejectReason[reason], text.byteLength]), text));
 }
 
 export function decodeReject(body: Uint8Array): { reason: RejectReasonName; detail: string } | undefined {
-  if (body.byteLength < 2 || body[1]! > REJECT_DETAIL_MAX_BYTES || body.byteLength !== 2 + body[1]!) return undefined;
+  if (body.byteLength < 2 || body.byteLength !== 2 + body[1]!) return undefined;
   const reason = (Object.keys(RejectReason) as RejectReasonName[]).find((name) => RejectReason[name] === body[0]);
-  if (reason === undefined) return undefined;
+  if (reason === undefined || body[1]! > (reason === "full" ? REJECT_FULL_DETAIL_MAX_BYTES : REJECT_DETAIL_MAX_BYTES)) return undefined;
   const detail = String.fromCharCode(...body.subarray(2)).replace(/[^\x20-\x7e]/g, "?");
   return { reason, detail };
 }
@@ -574,7 +590,7 @@ export function rejectFailure(body: Uint8Array): HandshakeFailure {
   const decoded = decodeReject(body);
   if (decoded === undefined) return { code: "rejected", message: "the peer refused the handshake (unreadable reason)" };
   const detail = decoded.detail.length > 0 ? ` (${decoded.detail})` : "";
-  return { code: "rejected", message: `the peer refused the handshake: ${REJECT_TEXT[decoded.reason]}${detail}`, peerReason: decoded.reason };
+  return { code: "rejected", message: `the peer refused the handshake: ${REJECT_TEXT[decoded.reason]}${detail}`, peerReason: decoded.reason, peerDetail: decoded.detail };
 }
 
 /** The initiator's ephemeral key in an HS_INIT unit (for the simultaneous-open tie-break). */

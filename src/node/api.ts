@@ -3,6 +3,7 @@ import type { NodeId } from "../core/node-id.js";
 import type { Msg, Payload, PublishOptions, PubSubSubscription, SubscribeOptions } from "../features/pubsub/client.js";
 import type { EngineStats } from "./engine.js";
 import type { Topology } from "../features/collector/model.js";
+import type { SecurityInfo } from "./secure-paths.js";
 import type { NeighbourInfo, NodeEvent, NodeEventKind, ProbeResult, RouteView } from "./io.js";
 
 export interface ReceivedMessage {
@@ -22,6 +23,8 @@ export interface SkeinNode {
   neighbours(): NeighbourInfo[];
   /** Discovery by tags: the tags this node advertises (`localTags`, CA mode: those its certificate carries) and `connectTags`. */
   tags(): { local: string[]; connect: string[] };
+  /** Security mode, this node's key fingerprints and credentials (GET /api/node's `security`). */
+  securityInfo(): SecurityInfo;
   /** Subscribes to engine events; returns a function that unsubscribes. */
   on<K extends NodeEventKind>(kind: K, listener: (event: NodeEventOf<K>) => void): () => void;
   /**

@@ -12,7 +12,7 @@
  *  4. `sendRouted` picks the router's next hop (a direct link only while no route is known);
  *  5. `maintain()` runs the neighbour policy once the node knows more peers than maxNeighbours.
  */
-import { type Address, type Seed, formatAddress, sameAddress } from "../core/address.js";
+import { type Address, type Seed, formatAddress, parseSeed, sameAddress } from "../core/address.js";
 import { SkeinError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import { type EngineModule, type InboundFrame, ModuleId, type RouteAwareHost } from "../core/module.js";
@@ -47,7 +47,7 @@ import { type PolicyLink, choosePrune } from "../routing/neighbour-policy.js";
 import { type RouteInfo, Router, type RouterEvent, type RouterStats } from "../routing/router.js";
 import { DEFAULT_TTL, FRAME_HEADER_BYTES, FrameFlag, FrameKind, MAX_FRAME_PAYLOAD_BYTES, type FrameHeader, encodeFrame, forEachFrame, writeFrameHeader } from "../wire/frame.js";
 import type { SecureChannel } from "../crypto/channel.js";
-import type { HandshakeFailure, HandshakePeer } from "../crypto/handshake.js";
+import { type HandshakeFailure, type HandshakePeer, REJECT_FULL_DETAIL_MAX_BYTES } from "../crypto/handshake.js";
 import { RECORD_OVERHEAD_BYTES, UnitType, forEachUnit } from "../crypto/units.js";
 import { fingerprint } from "../crypto/certificate.js";
 import { DataService, type DataEvent } from "./data-service.js";
@@ -57,6 +57,8 @@ import { SeededRng } from "../core/rng.js";
 // Collector (issue 6): snapshots to collectors, the collector's model (module 5).
 import { CollectorModule } from "../features/collector/collector.js";
 import { PathSecurity, type SecurityInfo, decodeHello } from "./secure-paths.js";
+// End-to-end protection of routed unicast frames (e2e-paths.ts).
+import { EndToEndPaths, type EndToEndStats, SEALED_OVERHEAD_BYTES } from "./e2e-paths.js";
 import type { EngineConfig } from "./engine-config.js";
 import type { EngineIo, EngineOutput, NeighbourInfo, NodeEvent, PathId, RouteView } from "./io.js";
 
@@ -97,6 +99,8 @@ export interface EngineStats {
   /** Frames dropped, by reason (a short snake_case word such as "malformed", "no_route", "queue_full"). */
   dropped: Record<string, number>;
   links: LinkStats[];
+  /** End-to-end sealing: frames sealed, opened, relayed opaque or in clear, key exchange (e2e-paths.ts). */
+  endToEnd: EndToEndStats;
 }
 
 interface Path {
@@ -193,6 +197,8 @@ export class NodeEngine implements EngineIo {
   private readonly handshaking = new Set<Path>();
   /** Keys, admission, limits (secure-paths.ts). */
   private readonly security: PathSecurity;
+  /** End-to-end sealing of routed unicast frames and the key exchange behind it (e2e-paths.ts). */
+  private readonly e2e: EndToEndPaths;
   /** Plaintext frames, no handshake (benchmarks and unit tests only: EngineConfig.insecure). */
   private readonly insecure: boolean;
   /** The largest packet of frames one UDP datagram carries (the MTU less the record overhead). */
@@ -206,6 +212,15 @@ export class NodeEngine implements EngineIo {
     this.insecure = config.insecure === true;
     this.security = new PathSecurity(config.nodeId, config, config.logger.child({ module: "security", node: config.nodeId }));
     this.udpPacketBytes = config.udpMtu - (this.insecure ? 0 : RECORD_OVERHEAD_BYTES);
+    this.e2e = new EndToEndPaths({
+      nodeId: config.nodeId,
+      identity: this.security.identity,
+      entropy: this.security.entropy,
+      certificate: this.security.certificate,
+      trust: this.security.trust,
+      wallClock: (now) => this.security.wallClock(now),
+      log: config.logger.child({ module: "e2e", node: config.nodeId }),
+    });
     const host: RouteAwareHost = {
       localId: config.nodeId,
       rng: config.rng,
@@ -384,7 +399,7 @@ export class NodeEngine implements EngineIo {
         bytesOut: link.path.bytesOut,
       });
     }
-    return { ...this.counters, dropped: { ...this.dropped }, links };
+    return { ...this.counters, dropped: { ...this.dropped }, links, endToEnd: { ...this.e2e.stats } };
   }
 
   // ─── Driver inputs (io.ts) ────────────────────────────────────────────────────────────────────
@@ -477,6 +492,10 @@ export class NodeEngine implements EngineIo {
     // Router and modules first: what they send can mark links active (probe due now), and the
     // links' own timers below must see that in this same tick, or the deadline would stay at now.
     if (now >= this.router.nextDeadline()) this.router.tick(now);
+    if (now >= this.e2e.nextDeadline()) {
+      this.e2e.tick(now);
+      this.drainEndToEnd();
+    }
     // Modules with timers (pub/sub digests and interest expiry).
     if (this.started) for (const module of this.modules.values()) if (now >= module.nextDeadline()) module.tick(now);
     for (const link of [...this.links.values()]) this.tickLink(link, now);
@@ -504,6 +523,7 @@ export class NodeEngine implements EngineIo {
     let deadline = this.started ? Math.min(this.maintainAt, this.router.nextDeadline()) : Infinity;
     if (this.started) for (const module of this.modules.values()) deadline = Math.min(deadline, module.nextDeadline());
     if (this.halfOpen.size > 0) deadline = Math.min(deadline, this.halfOpen.values().next().value!.createdAt + CONNECT_TIMEOUT_MS);
+    deadline = Math.min(deadline, this.e2e.nextDeadline());
     for (const path of this.handshaking) if (path.channel !== undefined) deadline = Math.min(deadline, path.channel.nextDeadline());
     for (const link of this.links.values()) {
       const state = link.state;
@@ -708,6 +728,14 @@ export class NodeEngine implements EngineIo {
       this.forward(link, header, payload, reliable);
       return;
     }
+    // End to end: a sealed payload is opened here (or the frame dropped); see openRouted.
+    const opened = this.openRouted(link, header, payload);
+    if (opened === undefined) return;
+    payload = opened;
+    if (header.module === ModuleId.Link) {
+      this.onKeyMessage(header, payload);
+      return;
+    }
     if (header.module === ModuleId.Routing) {
       const error = this.router.onRoutedMessage(this.now, header.source, link.peer, payload);
       if (error !== undefined) {
@@ -765,6 +793,7 @@ export class NodeEngine implements EngineIo {
       this.queueFrame(out.path, frame);
     }
     this.counters.framesForwarded += 1;
+    this.e2e.countForwarded((header.flags & FrameFlag.Sealed) !== 0);
   }
 
   private onArqFrame(path: Path, header: FrameHeader, payload: Uint8Array): void {
@@ -839,6 +868,7 @@ export class NodeEngine implements EngineIo {
       { session: this.session, addresses: this.config.listenAddresses },
       expectedPeer,
       (peer) => this.vetPeer(path, peer),
+      role === "responder" ? () => this.admitInbound(path) : undefined,
     );
     path.channel = channel;
     this.handshaking.add(path);
@@ -857,6 +887,17 @@ export class NodeEngine implements EngineIo {
       return `this path belongs to node ${link.peer}`;
     }
     return undefined;
+  }
+
+  /**
+   * Max neighbours, enforced at handshake time: a full node refuses a new inbound handshake as soon
+   * as its first message checks out, before any DH (HS_REJECT `full`, counted as handshake_full),
+   * naming some of its neighbours to try instead (as hello_reject does). A path that already
+   * carries a link (a UDP peer renewing its session) is never refused here.
+   */
+  private admitInbound(path: Path): { reason: "full"; detail: string } | undefined {
+    if (path.link !== undefined || this.upLinkCount() < this.config.maxNeighbours) return undefined;
+    return { reason: "full", detail: formatFullDetail(this.id, this.config.maxNeighbours, this.referrals(0)) };
   }
 
   /** Opens the secure channel of an outbound link (or says hello on an already secured UDP path). */
@@ -935,12 +976,17 @@ export class NodeEngine implements EngineIo {
 
   /** Hook for end-to-end keys: a neighbour authenticated with its static key. */
   private onPeerAuthenticated(peer: HandshakePeer): void {
-    void peer;
+    this.e2e.learnFromHandshake(this.now, peer);
+    this.drainEndToEnd();
   }
 
   private onChannelFailed(path: Path, failure: HandshakeFailure): void {
     const where = formatAddress(path.address);
     this.drop(`handshake_${failure.code}`);
+    if (failure.code === "full" || failure.peerReason === "full") {
+      this.onFullRefusal(path, failure);
+      return;
+    }
     const link = path.link;
     if (link !== undefined && this.links.get(link.peer) === link) {
       const reason = `secure handshake with node ${link.peer} at ${where} failed: ${failure.message}`;
@@ -955,6 +1001,23 @@ export class NodeEngine implements EngineIo {
       this.log.warn({ address: where, code: failure.code }, `refused a secure handshake from ${where}: ${failure.message}`);
     }
     this.closePath(path);
+  }
+
+  /**
+   * A handshake refused because a node had its maximum of neighbours: routine, not an attack, so
+   * no back-off of the address. The refused side tries the referrals instead.
+   */
+  private onFullRefusal(path: Path, failure: HandshakeFailure): void {
+    const link = path.link;
+    if (failure.code === "full" || link === undefined || this.links.get(link.peer) !== link) {
+      this.log.debug({ address: formatAddress(path.address) }, `refused a handshake from ${formatAddress(path.address)}: this node has its ${this.config.maxNeighbours} neighbours`);
+      this.closePath(path);
+      return;
+    }
+    for (const referral of parseFullDetail(failure.peerDetail ?? "")) this.rememberPeer(referral.nodeId, [referral.address], this.now);
+    const why = `node ${link.peer} refused the link: ${failure.message}`;
+    this.log.info({ peer: link.peer }, why);
+    this.connectFailed(link, why, this.now);
   }
 
   /** A protocol error on a path: its link (if any) goes down or fails, and the path closes. */
@@ -1702,7 +1765,15 @@ export class NodeEngine implements EngineIo {
       );
     }
     link.measurement.markActive(this.now);
-    const header = { kind: FrameKind.Routed, flags: reliable ? FrameFlag.Reliable : 0, ttl, source: this.id, destination, module };
+    let flags: number = reliable ? FrameFlag.Reliable : 0;
+    if (this.sealsFor(hop!, destination, module)) {
+      // End to end: the frame leaves through a relay, so its payload is sealed for the destination.
+      const sealed = this.sealRouted(destination, module, payload, reliable, ttl, flags | FrameFlag.Sealed);
+      if (!(sealed instanceof Uint8Array)) return sealed;
+      payload = sealed;
+      flags |= FrameFlag.Sealed;
+    }
+    const header = { kind: FrameKind.Routed, flags, ttl, source: this.id, destination, module };
     if (link.path.address.transport === "tcp" && payload.byteLength >= ZERO_COPY_MIN_PAYLOAD_BYTES) {
       const headerBytes = new Uint8Array(FRAME_HEADER_BYTES);
       writeFrameHeader(headerBytes, 0, { ...header, length: payload.byteLength });
@@ -1787,6 +1858,7 @@ export class NodeEngine implements EngineIo {
   /** Packs each path's pending frames into as few packets as its transport allows. */
   private flush(): void {
     this.drainRouter();
+    this.drainEndToEnd();
     for (const path of this.dirtyPaths) this.flushPath(path);
     this.dirtyPaths.length = 0;
     if (this.sealFailedPaths.length > 0) {
@@ -1871,6 +1943,93 @@ export class NodeEngine implements EngineIo {
     path.pendingBytes = 0;
   }
 
+  // ─── End-to-end sealing (e2e-paths.ts) ─────────────────────────────────────────────────────────
+
+  /**
+   * Whether a frame to `destination` leaving through neighbour `hop` is sealed end to end: when a
+   * relay will hold it (hop ≠ destination). Straight to the destination, the link record already
+   * authenticates exactly that pair. Routing reports and probes (relays read trace probes) and the
+   * key exchange (module 1, which makes sealing possible) stay unsealed.
+   */
+  private sealsFor(hop: NodeId, destination: NodeId, module: number): boolean {
+    return !this.insecure && hop !== destination && module !== ModuleId.Routing && module !== ModuleId.Link;
+  }
+
+  /**
+   * The sealed payload; or undefined when the frame waits for the destination's key (it leaves
+   * when the key arrives: drainEndToEnd); or the error to return from send.
+   */
+  private sealRouted(destination: NodeId, module: number, payload: Uint8Array, reliable: boolean, ttl: number, flags: number): Uint8Array | SkeinError | undefined {
+    if (payload.byteLength + SEALED_OVERHEAD_BYTES > MAX_FRAME_PAYLOAD_BYTES) {
+      return new SkeinError("TOO_LARGE", `message of ${payload.byteLength} bytes exceeds the ${MAX_FRAME_PAYLOAD_BYTES - SEALED_OVERHEAD_BYTES}-byte limit of a relayed (sealed) message; split it`);
+    }
+    if (!this.e2e.hasKey(destination)) {
+      if (this.e2e.hold(this.now, destination, { module, payload, reliable, ttl })) return undefined;
+      this.drop("e2e_pending_full");
+      return new SkeinError("BACKPRESSURE", `too many messages wait for node ${destination}'s end-to-end key; wait and retry`);
+    }
+    const sealed = this.e2e.seal(this.now, { kind: FrameKind.Routed, flags, source: this.id, destination, module }, payload);
+    if (sealed === undefined) {
+      this.drop("e2e_unknown_key");
+      return new SkeinError("NO_ROUTE", `no end-to-end key for node ${destination}`);
+    }
+    return sealed;
+  }
+
+  /**
+   * The payload of a ROUTED frame for this node, opened when sealed; undefined when it is dropped:
+   * it does not authenticate (altered, forged source, replayed: counted as e2e_<reason>), or it
+   * was relayed without a seal though it should have been (`e2e_unsealed`).
+   */
+  private openRouted(link: Link, header: FrameHeader, payload: Uint8Array): Uint8Array | undefined {
+    if ((header.flags & FrameFlag.Sealed) !== 0) {
+      const opened = this.e2e.open(this.now, header, payload);
+      if (!opened.ok) {
+        this.drop(`e2e_${opened.code}`);
+        this.log.debug({ source: header.source, via: link.peer, code: opened.code }, `sealed frame dropped: ${opened.error}`);
+        return undefined;
+      }
+      return opened.payload;
+    }
+    if (this.insecure || header.source === link.peer || header.module === ModuleId.Routing || header.module === ModuleId.Link) return payload;
+    this.drop("e2e_unsealed");
+    this.log.debug({ source: header.source, via: link.peer, module: header.module }, "unsealed frame relayed from another source dropped: relayed frames must be sealed end to end");
+    return undefined;
+  }
+
+  /** Key exchange (ROUTED frames of module 1): learn the sender's key, answer a request. */
+  private onKeyMessage(header: FrameHeader, payload: Uint8Array): void {
+    if (this.insecure) {
+      this.drop("unknown_module");
+      return;
+    }
+    const error = this.e2e.onKeyMessage(this.now, header.source, payload);
+    if (error !== undefined) {
+      this.drop("e2e_bad_key_message");
+      this.log.debug({ source: header.source, error }, "key exchange message refused");
+    }
+    this.drainEndToEnd();
+  }
+
+  /** Carries out what the end-to-end layer produced: key messages, frames whose key arrived. */
+  private drainEndToEnd(): void {
+    for (let output = this.e2e.poll(); output !== undefined; output = this.e2e.poll()) {
+      switch (output.kind) {
+        case "send_key":
+          // Datagram class: e2e-paths repeats an unanswered request.
+          this.sendRouted(output.destination, ModuleId.Link, output.payload, false);
+          break;
+        case "release":
+          // In order, now sealed (or straight, if the destination became a neighbour meanwhile).
+          for (const frame of output.frames) this.sendRouted(output.destination, frame.module, frame.payload, frame.reliable, frame.ttl);
+          break;
+        case "dropped":
+          this.drop(output.reason, output.count);
+          break;
+      }
+    }
+  }
+
   /** Routing: carries out what the router produced (route messages, reports, probes, events). */
   private drainRouter(): void {
     for (let output = this.router.pollOutput(); output !== undefined; output = this.router.pollOutput()) {
@@ -1937,6 +2096,29 @@ export class NodeEngine implements EngineIo {
   private drop(reason: string, count = 1): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + count;
   }
+}
+
+/** The detail of a `full` HS_REJECT: "node N has its M neighbours; try ID@ADDRESS …", as many as fit. */
+function formatFullDetail(self: NodeId, maxNeighbours: number, referrals: PeerEntry[]): string {
+  let detail = `node ${self} has its ${maxNeighbours} neighbours; try`;
+  for (const referral of referrals) {
+    for (const address of referral.addresses.slice(0, 1)) {
+      const entry = ` ${referral.nodeId}@${formatAddress(address)}`;
+      if (detail.length + entry.length <= REJECT_FULL_DETAIL_MAX_BYTES) detail += entry;
+    }
+  }
+  return detail;
+}
+
+/** The referrals (NODEID@ADDRESS words) of a `full` HS_REJECT's detail; anything else is ignored. */
+function parseFullDetail(detail: string): Seed[] {
+  const seeds: Seed[] = [];
+  for (const word of detail.split(" ")) {
+    if (!word.includes("@")) continue;
+    const seed = parseSeed(word);
+    if (seed.ok) seeds.push(seed.value);
+  }
+  return seeds;
 }
 
 function routeView(info: RouteInfo): RouteView {

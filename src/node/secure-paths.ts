@@ -127,6 +127,7 @@ export class PathSecurity {
     hello: HelloData,
     expectedPeer: NodeId | undefined,
     acceptPeer: (peer: HandshakePeer) => string | undefined,
+    admitInit?: () => { reason: "full"; detail: string } | undefined,
   ): SecureChannel {
     return new SecureChannel(
       {
@@ -141,6 +142,7 @@ export class PathSecurity {
         expectedPeer,
         extension: encodeHello(hello),
         acceptPeer,
+        admitInit,
         transport: transport === "udp" ? "datagram" : "stream",
       },
       now,

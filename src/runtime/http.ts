@@ -2,8 +2,12 @@
  * `--web-addr HOST:PORT`: the node's HTTP API.
  *
  *   GET /api/node  JSON { id, addresses, uptime_s, local_tags, connect_tags, neighbours: [{ id,
- *                  address, transport, state, srtt_ms, rttvar_ms, loss, tags }] } (unknown RTTs
- *                  are null; tags: discovery tags, [] when none)
+ *                  address, transport, state, srtt_ms, rttvar_ms, loss, tags, binding,
+ *                  key_fingerprint }], security: { mode, node_id_binding, key_fingerprint,
+ *                  static_key_fingerprint, network_key_id, ca_fingerprint, certificate,
+ *                  neighbours: [{ id, key_fingerprint, binding }], end_to_end } } (unknown RTTs
+ *                  are null; tags: discovery tags, [] when none; a neighbour's binding and
+ *                  key_fingerprint are what its handshake authenticated)
  *   GET /api/routes         JSON { id, routes: [{ destination, state, next_hop, metric_ms, hops, seqno,
  *                           alternates: [{ via, metric_ms, hops, feasible, usable }] }] } (metrics:
  *                           one-way delay estimates in ms; null when unreachable)
@@ -36,6 +40,7 @@ import type { EngineStats } from "../node/engine.js";
 import { SkeinError } from "../core/errors.js";
 import { parseNodeId } from "../core/node-id.js";
 import type { NeighbourInfo, ProbeResult, RouteView } from "../node/io.js";
+import type { SecurityInfo } from "../node/secure-paths.js";
 import { bindError } from "./udp.js";
 import type { Topology } from "../features/collector/model.js";
 import { TopologyStream, serveStatic } from "./web.js";
@@ -51,6 +56,8 @@ export interface NodeView {
   stats(): EngineStats;
   /** Runtime-level drops and errors by reason (transports, driver, inbox). */
   runtimeCounters(): Map<string, number>;
+  /** The node's security settings and keys (engine.securityInfo()); absent in views without an engine. */
+  security?: () => SecurityInfo;
   /** Routing: the table, and probes through the data plane. */
   routes(): RouteView[];
   /** Collector (issue 6): the model, undefined on a node that is not a collector. */
@@ -97,13 +104,14 @@ export { type WebAddr, parseWebAddr } from "./web-addr.js";
 
 export function nodeJson(view: NodeView): unknown {
   const tags = view.tags?.() ?? { local: [], connect: [] };
+  const neighbours = view.neighbours();
   return {
     id: view.id,
     addresses: view.addresses,
     uptime_s: Math.max(0, (view.now() - view.startedAtMs) / 1000),
     local_tags: tags.local,
     connect_tags: tags.connect,
-    neighbours: view.neighbours().map((n) => ({
+    neighbours: neighbours.map((n) => ({
       id: n.id,
       address: n.address,
       transport: n.transport,
@@ -112,7 +120,38 @@ export function nodeJson(view: NodeView): unknown {
       rttvar_ms: n.rttvarMs ?? null,
       loss: n.loss,
       tags: n.tags ?? [],
+      // What the link handshake authenticated (null on plaintext links).
+      binding: n.binding ?? null,
+      key_fingerprint: n.keyFingerprint ?? null,
     })),
+    ...(view.security === undefined ? {} : { security: securityJson(view.security(), view.stats(), neighbours) }),
+  };
+}
+
+/** GET /api/node's `security` section: the mode, this node's keys, and what end-to-end sealing does. */
+export function securityJson(info: SecurityInfo, stats: EngineStats, neighbours: NeighbourInfo[]): unknown {
+  const e2e = stats.endToEnd;
+  return {
+    // "open" (no admission), "network-key", "ca", or "insecure" (plaintext: benchmarks only).
+    mode: info.mode.replace("_", "-"),
+    node_id_binding: info.nodeIdBinding,
+    key_fingerprint: info.signingKey,
+    static_key_fingerprint: info.staticKey,
+    network_key_id: info.networkKeyId ?? null,
+    ca_fingerprint: info.caFingerprint ?? null,
+    certificate: info.certificate === undefined ? null : { not_before: info.certificate.notBefore, not_after: info.certificate.notAfter, tags: info.certificate.tags },
+    // Each neighbour's key as its link handshake authenticated it (null: not authenticated yet).
+    neighbours: neighbours.map((n) => ({ id: n.id, key_fingerprint: n.keyFingerprint ?? null, binding: n.binding ?? null })),
+    end_to_end: {
+      enabled: info.mode !== "insecure",
+      sealed: e2e.sealed,
+      opened: e2e.opened,
+      forwarded_sealed: e2e.forwardedSealed,
+      forwarded_clear: e2e.forwardedClear,
+      keys_from_handshakes: e2e.keysFromHandshakes,
+      keys_from_records: e2e.keysFromRecords,
+      pending_frames: e2e.pendingFrames,
+    },
   };
 }
 
@@ -167,6 +206,21 @@ export function createMetricsRegistry(view: NodeView, options: { defaultMetrics?
   totalCounter("skein_bytes_in_total", "Bytes received.", (s) => s.bytesIn);
   totalCounter("skein_bytes_out_total", "Bytes sent.", (s) => s.bytesOut);
   totalCounter("skein_frames_forwarded_total", "Routed frames relayed for other nodes.", (s) => s.framesForwarded);
+  totalCounter("skein_e2e_sealed_total", "Routed frames this node sealed end to end (for a destination behind a relay).", (s) => s.endToEnd.sealed);
+  totalCounter("skein_e2e_opened_total", "Sealed frames for this node that authenticated and were opened.", (s) => s.endToEnd.opened);
+  new Counter({
+    name: "skein_e2e_forwarded_total",
+    help: "Routed frames relayed for other nodes, by payload: sealed (opaque to this node) or clear (routing probes, key exchange).",
+    labelNames: ["payload"] as const,
+    registers,
+    collect() {
+      this.reset();
+      const e2e = stats().endToEnd;
+      this.inc({ payload: "sealed" }, e2e.forwardedSealed);
+      this.inc({ payload: "clear" }, e2e.forwardedClear);
+    },
+  });
+  totalCounter("skein_e2e_key_requests_total", "End-to-end key requests sent (identity records asked of non-neighbours).", (s) => s.endToEnd.keyRequestsSent);
   new Gauge({
     name: "skein_routes",
     help: "Destinations this node has a route to.",

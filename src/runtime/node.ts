@@ -24,6 +24,7 @@ import { SeededRng } from "../core/rng.js";
 import type { NodeEventOf, ReceivedMessage, SkeinNode } from "../node/api.js";
 import type { EngineConfig } from "../node/engine-config.js";
 import { type EngineStats, NodeEngine } from "../node/engine.js";
+import type { SecurityInfo } from "../node/secure-paths.js";
 import type { NeighbourInfo, NodeEvent, NodeEventKind, ProbeResult, RouteView } from "../node/io.js";
 import { NODE_OPTION_DEFAULTS, type NodeOptions } from "../node/options.js";
 import { Driver } from "./driver.js";
@@ -32,7 +33,7 @@ import { parseWebAddr, type WebAddr } from "./web-addr.js";
 import { Inbox } from "./inbox.js";
 import { LatencyEmulator, type LatencyMatrix, loadLatencyMatrix } from "./latency.js";
 import { createLogger, isLogLevel, LOG_LEVELS, type RuntimeLogLevel } from "./logger.js";
-import { TcpTransport, UNIT_FRAMING } from "./tcp.js";
+import { FRAME_FRAMING, TcpTransport, UNIT_FRAMING } from "./tcp.js";
 import { systemEntropy } from "../core/entropy.js";
 import { warmUpCrypto } from "../crypto/channel.js";
 import { checkOwnCredentials, loadSecurity } from "./security.js";
@@ -375,6 +376,7 @@ export class RuntimeNode implements SkeinNode {
       neighbours: () => this.neighbours(),
       stats: () => this.stats(),
       runtimeCounters: () => this.runtimeCounters(),
+      security: () => this.engine.securityInfo(),
       routes: () => this.routes(),
       topology: () => this.topology(),
       trace: (destination: NodeId) => this.trace(destination),
@@ -395,6 +397,11 @@ export class RuntimeNode implements SkeinNode {
   /** Collector (issue 6): the collector's model of the network, or undefined on a node without --collector. */
   topology(): Topology | undefined {
     return this.engine.collector.model?.topology(this.driver.now());
+  }
+
+  /** Security mode and key fingerprints (GET /api/node's `security`). */
+  securityInfo(): SecurityInfo {
+    return this.engine.securityInfo();
   }
 
   // ---- routing (issue 4)
@@ -690,6 +697,19 @@ function isBackpressure(error: unknown): boolean {
  * the HTTP API. Rejects with SkeinError: BAD_OPTION, BAD_CONFIG (latency file), PORT_IN_USE.
  */
 export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> {
+  return startNode(options, false);
+}
+
+/**
+ * For benchmarks only (bench/link.ts compares encrypted links with plaintext ones): createNode,
+ * with `insecure` links (EngineConfig.insecure: no handshake, no records, no end-to-end sealing).
+ * Not exported from the package: nothing an application or the CLI can reach.
+ */
+export async function createBenchmarkNode(options: NodeOptions, links: { insecure: boolean }): Promise<SkeinNode> {
+  return startNode(options, links.insecure);
+}
+
+async function startNode(options: NodeOptions, insecure: boolean): Promise<SkeinNode> {
   const resolved = validateNodeOptions(options);
   const security = await loadSecurity(resolved);
   const nodeId = resolved.nodeId ?? security.defaultNodeId;
@@ -709,7 +729,7 @@ export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> 
       transports.push(await UdpTransport.bind({ host: resolved.bind, port: resolved.udpPort, logger: logger.child({ module: "udp" }) }));
     }
     if (resolved.tcpPort !== undefined) {
-      transports.push(await TcpTransport.listen({ host: resolved.bind, port: resolved.tcpPort, logger: logger.child({ module: "tcp" }), framing: UNIT_FRAMING }));
+      transports.push(await TcpTransport.listen({ host: resolved.bind, port: resolved.tcpPort, logger: logger.child({ module: "tcp" }), framing: insecure ? FRAME_FRAMING : UNIT_FRAMING }));
     }
   } catch (error) {
     await Promise.all(transports.map((transport) => transport.shutdown(0)));
@@ -718,7 +738,9 @@ export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> 
 
   // Said once the sockets are bound: a node that cannot start prints only why.
   for (const line of security.notices) logger.info({}, line);
-  if (security.networkKey === undefined && security.trust.caPublicKey === undefined) {
+  if (insecure) {
+    logger.warn({}, "INSECURE benchmark node: plaintext links, no authentication");
+  } else if (security.networkKey === undefined && security.trust.caPublicKey === undefined) {
     logger.warn({}, "open network: no --network-key and no --ca; any node that can reach this one can join");
   }
   const listenAddresses: Address[] = transports.map((transport) => transport.localAddress);
@@ -750,6 +772,7 @@ export async function createNode(options: NodeOptions = {}): Promise<SkeinNode> 
     collector: resolved.collector,
     ...(resolved.collectorIntervalMs !== undefined ? { collectorIntervalMs: resolved.collectorIntervalMs } : {}),
     softwareVersion: packageVersion(),
+    insecure,
   };
 
   let node: RuntimeNode;

@@ -10,11 +10,17 @@
  *    each instant, which a frame in flight may see change under it);
  *  - counts routing control bytes (LINK frames of module 3, header included).
  *
+ * A frame relayed on secured links is sealed end to end (node/e2e-paths.ts): nobody on the way,
+ * the tracer included, can read its payload. So the tracer is told what it sends (`expect`, before
+ * `engine.send`) and gives each new sealed data frame that leaves its source the oldest key
+ * expected for that source and destination (frames to one destination leave in order); from then
+ * on it follows the sealed frame by its end-to-end session and counter, which no relay changes.
+ *
  * Plus the reference figures: symmetric RTTs of a matrix and all-pairs shortest paths over them.
  */
 import { ModuleId } from "../core/module.js";
 import type { NodeId } from "../core/node-id.js";
-import { FRAME_HEADER_BYTES, FrameFlag, FrameKind, forEachFrame, readU32, writeU32 } from "../wire/frame.js";
+import { FRAME_HEADER_BYTES, FrameFlag, FrameKind, type FrameHeader, forEachFrame, readU32, writeU32 } from "../wire/frame.js";
 import { type Matrix, symmetricRtt } from "./matrix.js";
 import type { NodeEngine } from "../node/engine.js";
 import type { SimEngine, Simulator, TransmitRecord } from "./simulator.js";
@@ -57,6 +63,11 @@ export class FrameTracer {
   revisits = 0;
   private tracing = true;
   private readonly unsubscribe: () => void;
+  /** Keys sent from a source to a destination whose frame has not left the source yet, oldest first. */
+  private readonly expected = new Map<string, number[]>();
+  /** Sealed frames (source, destination, e2e session and counter) → their key, and back. */
+  private readonly sealedKeys = new Map<string, number>();
+  private readonly sealedIds = new Map<number, string>();
 
   constructor(sim: Simulator<SimEngine>) {
     this.unsubscribe = sim.onTransmit((record) => this.onTransmit(record));
@@ -78,6 +89,52 @@ export class FrameTracer {
   /** Forgets a frame (e.g. once delivered) to bound memory in long runs. */
   forget(key: number): void {
     this.frames.delete(key);
+    const id = this.sealedIds.get(key);
+    if (id !== undefined) {
+      this.sealedIds.delete(key);
+      this.sealedKeys.delete(id);
+    }
+  }
+
+  /** `source` is about to send traced `payload` to `destination` (call `unexpect` if the send fails). */
+  expect(source: NodeId, destination: NodeId, payload: Uint8Array): void {
+    const key = traceKey(payload);
+    if (key === undefined) return;
+    const pair = `${source}>${destination}`;
+    const keys = this.expected.get(pair);
+    if (keys === undefined) this.expected.set(pair, [key]);
+    else keys.push(key);
+  }
+
+  unexpect(source: NodeId, destination: NodeId, payload: Uint8Array): void {
+    const key = traceKey(payload);
+    const keys = this.expected.get(`${source}>${destination}`);
+    if (key === undefined || keys === undefined) return;
+    const index = keys.lastIndexOf(key);
+    if (index >= 0) keys.splice(index, 1);
+  }
+
+  /** The key of a data frame seen leaving `from`: from its payload, or for a sealed one from `expect`. */
+  private keyOf(from: NodeId, header: FrameHeader, payload: Uint8Array): number | undefined {
+    const pair = `${header.source}>${header.destination}`;
+    if ((header.flags & FrameFlag.Sealed) === 0) {
+      const key = traceKey(payload);
+      const keys = from === header.source && key !== undefined ? this.expected.get(pair) : undefined;
+      const index = keys === undefined ? -1 : keys.indexOf(key!);
+      if (index >= 0) keys!.splice(index, 1);
+      return key;
+    }
+    if (payload.byteLength < 16) return undefined;
+    const id = `${pair}:${Buffer.from(payload.buffer, payload.byteOffset, 16).toString("hex")}`;
+    let key = this.sealedKeys.get(id);
+    if (key === undefined && from === header.source) {
+      key = this.expected.get(pair)?.shift();
+      if (key !== undefined) {
+        this.sealedKeys.set(id, key);
+        this.sealedIds.set(key, id);
+      }
+    }
+    return key;
   }
 
   private onTransmit(record: TransmitRecord): void {
@@ -87,10 +144,9 @@ export class FrameTracer {
         if (header.module === ModuleId.Routing) this.controlBytes += FRAME_HEADER_BYTES + payload.byteLength;
         return;
       }
-      if (!this.tracing || !record.delivered || header.kind !== FrameKind.Routed || header.module !== ModuleId.Data) return;
-      if ((header.flags & FrameFlag.Reliable) !== 0) return;
-      const key = traceKey(payload);
-      if (key === undefined) return;
+      if (header.kind !== FrameKind.Routed || header.module !== ModuleId.Data || (header.flags & FrameFlag.Reliable) !== 0) return;
+      const key = this.keyOf(record.from, header, payload);
+      if (!this.tracing || !record.delivered || key === undefined) return;
       let frame = this.frames.get(key);
       if (frame === undefined) {
         frame = { hops: [record.from], loop: false, revisit: false };

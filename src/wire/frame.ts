@@ -39,8 +39,13 @@ const FRAME_KIND_COUNT = 5;
 export const FrameFlag = {
   /** The frame travels on the reliable-ordered class. */
   Reliable: 0x01,
+  /**
+   * ROUTED frames: the payload is sealed end to end between source and destination
+   * (crypto/e2e.ts, node/e2e-paths.ts); relays forward it unread.
+   */
+  Sealed: 0x02,
 } as const;
-const KNOWN_FLAGS = 0x01;
+const KNOWN_FLAGS = 0x03;
 
 export interface FrameHeader {
   version: number;

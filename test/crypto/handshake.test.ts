@@ -89,6 +89,30 @@ describe("handshake: network admission", () => {
     assert.equal(fromResponder[0]!.unit.byteLength, 6);
   });
 
+  it("a full responder (admitInit) refuses at message 1 with `full` and its referrals, before any DH; an outsider to a keyed network is refused for its key first", () => {
+    const referrals = `node 9 has its 2 neighbours; try ${Array.from({ length: 7 }, (_, index) => `${index + 10}@/ip4/127.0.0.1/udp/${40000 + index}`).join(" ")}`;
+    assert.ok(referrals.length > 96 && referrals.length <= 240);
+    let asked = 0;
+    const admitInit = (): { reason: "full"; detail: string } => {
+      asked += 1;
+      return { reason: "full", detail: referrals };
+    };
+    const run = exchange(handshakeConfig("initiator", alice, { networkKey }), handshakeConfig("responder", bob, { networkKey, admitInit }));
+    const { initiator, responder } = results(run);
+    assert.equal(responder.failure?.code, "full");
+    assert.equal(initiator.failure?.code, "rejected");
+    assert.equal(initiator.failure?.peerReason, "full");
+    assert.equal(initiator.failure?.peerDetail, referrals, "a full refusal carries up to 240 bytes of referrals");
+    const fromResponder = run.transcript.filter((entry) => entry.from === "responder");
+    assert.deepEqual(fromResponder.map((entry) => entry.unit[0]), [UnitType.HandshakeReject], "no HS_RESPONSE: no DH was done");
+    assert.equal(asked, 1);
+    // Without the network key, the key is what is refused: the outsider learns no referrals.
+    const outsider = results(exchange(handshakeConfig("initiator", alice, { networkKey: otherKey }), handshakeConfig("responder", bob, { networkKey, admitInit })));
+    assert.equal(outsider.initiator.failure?.peerReason, "network_key");
+    assert.equal(outsider.initiator.failure?.peerDetail, "");
+    assert.equal(asked, 1);
+  });
+
   it("a missing network key, either way round: refused with the mode named on both sides", () => {
     const keyedResponder = results(exchange(handshakeConfig("initiator", alice), handshakeConfig("responder", bob, { networkKey })));
     assert.equal(keyedResponder.responder.failure?.code, "network_key_required");

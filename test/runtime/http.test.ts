@@ -22,11 +22,22 @@ test("HTTP API: /api/node, /metrics and 404", async () => {
   assert.equal(response.status, 200);
   assert.match(response.headers.get("content-type") ?? "", /application\/json/);
   const body = (await response.json()) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(body).sort(), ["addresses", "connect_tags", "id", "local_tags", "neighbours", "uptime_s"]);
+  assert.deepEqual(Object.keys(body).sort(), ["addresses", "connect_tags", "id", "local_tags", "neighbours", "security", "uptime_s"]);
   assert.deepEqual(body.local_tags, ["edge", "eu"]);
   assert.deepEqual(body.connect_tags, ["gpu"]);
   assert.deepEqual(a.tags(), { local: ["edge", "eu"], connect: ["gpu"] });
   assert.deepEqual(b.tags(), { local: ["gpu"], connect: [] });
+  const security = body.security as Record<string, unknown>;
+  assert.equal(security.mode, "open");
+  assert.equal(security.node_id_binding, "derived");
+  assert.equal(security.key_fingerprint, a.securityInfo().signingKey);
+  assert.match(security.key_fingerprint as string, /^[0-9a-f]{16}$/);
+  assert.match(security.static_key_fingerprint as string, /^[0-9a-f]{16}$/);
+  assert.equal(security.network_key_id, null);
+  assert.equal(security.ca_fingerprint, null);
+  assert.equal(security.certificate, null);
+  assert.equal((security.end_to_end as { enabled: boolean }).enabled, true);
+  assert.deepEqual(security.neighbours, [{ id: b.id, key_fingerprint: b.securityInfo().signingKey, binding: "derived" }]);
   assert.equal(body.id, a.id);
   assert.deepEqual(body.addresses, a.addresses);
   assert.equal(typeof body.uptime_s, "number");
@@ -34,8 +45,12 @@ test("HTTP API: /api/node, /metrics and 404", async () => {
   const neighbours = body.neighbours as Record<string, unknown>[];
   assert.equal(neighbours.length, 1);
   const n = neighbours[0]!;
-  assert.deepEqual(Object.keys(n).sort(), ["address", "id", "loss", "rttvar_ms", "srtt_ms", "state", "tags", "transport"]);
+  assert.deepEqual(Object.keys(n).sort(), ["address", "binding", "id", "key_fingerprint", "loss", "rttvar_ms", "srtt_ms", "state", "tags", "transport"]);
   assert.deepEqual(n.tags, ["gpu"]);
+  // The neighbour's key as a's handshake with b authenticated it: b's own key.
+  assert.equal(n.key_fingerprint, b.securityInfo().signingKey);
+  assert.notEqual(n.key_fingerprint, security.key_fingerprint);
+  assert.equal(n.binding, "derived");
   assert.equal(n.id, b.id);
   assert.equal(n.transport, "udp");
   assert.equal(n.state, "up");

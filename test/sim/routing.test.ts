@@ -104,7 +104,14 @@ function chaos({ seed, nodes, maxNeighbours }: ChaosOptions): ChaosResult {
     const destination = pick();
     if (source !== destination && sim.isUp(source)) {
       try {
-        sim.call(source, (engine, now) => engine.send(now, destination, tracePayload(source, sequence++), { reliable: false }));
+        const payload = tracePayload(source, sequence++);
+        tracer.expect(source, destination, payload);
+        try {
+          sim.call(source, (engine, now) => engine.send(now, destination, payload, { reliable: false }));
+        } catch (error) {
+          tracer.unexpect(source, destination, payload);
+          throw error;
+        }
       } catch {
         // NO_ROUTE while the network heals: fine.
       }

@@ -165,9 +165,12 @@ export function runFailoverScenario(options: FailoverScenarioOptions): FailoverR
     flows.push(flow);
     const tick = (): void => {
       if (sim.isUp(flow.source)) {
+        const payload = tracePayload(flow.id, flow.sent);
+        tracer.expect(flow.source, flow.destination, payload);
         try {
-          sim.call(flow.source, (engine, now) => engine.send(now, flow.destination, tracePayload(flow.id, flow.sent), { reliable: false }));
+          sim.call(flow.source, (engine, now) => engine.send(now, flow.destination, payload, { reliable: false }));
         } catch {
+          tracer.unexpect(flow.source, flow.destination, payload);
           // NO_ROUTE: the frame is lost like any other.
         }
       }

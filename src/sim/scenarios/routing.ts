@@ -171,9 +171,12 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
     if (!sim.isUp(source)) continue;
     sim.call(source, (engine, now) => {
       for (const destination of destinationsOf(source)) {
+        const payload = tracePayload(source, destination);
+        tracer.expect(source, destination, payload);
         try {
-          engine.send(now, destination, tracePayload(source, destination), { reliable: false });
+          engine.send(now, destination, payload, { reliable: false });
         } catch {
+          tracer.unexpect(source, destination, payload);
           // NO_ROUTE: counted as unreachable below.
         }
       }
