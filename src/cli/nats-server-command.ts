@@ -23,7 +23,7 @@ import { SkeinError } from "../core/errors.js";
 import { ConfError, type ConfMap, parseNatsConfDetailed } from "../services/nats/conf.js";
 import { NatsConfigError, type NatsServerFlags, resolveNatsServerOptions, type ResolvedNatsServer } from "../services/nats/options.js";
 import { NATS_COMPAT_VERSION } from "../services/nats/protocol.js";
-import type { NatsServer } from "../services/nats/server.js";
+import type { NatsServer } from "../runtime/nats/server.js";
 import { CliFailure, EXIT_FAILURE, EXIT_OK, UsageError, errorMessage } from "./errors.js";
 import { packageVersion } from "./version.js";
 
@@ -329,7 +329,7 @@ export async function runNatsServerCommand(argv: readonly string[], env: Readonl
     logger.warn({}, `cluster ${resolved.server.cluster.name ?? ""} (${resolved.server.cluster.routes.length} routes) is parsed but not acted on yet: routes become skein links with the overlay`);
   }
 
-  const [{ Broker }, serverModule] = await Promise.all([import("../features/pubsub/broker.js"), import("../services/nats/server.js")]);
+  const [{ Broker }, serverModule] = await Promise.all([import("../features/pubsub/broker.js"), import("../runtime/nats/server.js")]);
   const broker = new Broker({ rng: new SeededRng(randomBytes(4).readUInt32BE(0)) });
   let server: NatsServer;
   try {

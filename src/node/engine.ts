@@ -1603,6 +1603,7 @@ export class NodeEngine implements EngineIo {
 
   /** Packs each path's pending frames into as few packets as its transport allows. */
   private flush(): void {
+    this.pubsub.flushBatches();
     this.drainRouter();
     for (const path of this.dirtyPaths) this.flushPath(path);
     this.dirtyPaths.length = 0;

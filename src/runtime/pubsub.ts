@@ -14,7 +14,7 @@ import type { NodeId } from "../core/node-id.js";
 import { SeededRng } from "../core/rng.js";
 import { Broker } from "../features/pubsub/broker.js";
 import { type Msg, type Payload, type PublishOptions, PubSubClient, type PubSubSubscription, type SubscribeOptions } from "../features/pubsub/client.js";
-import type { NatsServer } from "../services/nats/server.js";
+import type { NatsServer } from "./nats/server.js";
 
 /** A request with no `timeoutMs` fails with TIMEOUT after this long. */
 export const REQUEST_TIMEOUT_MS = 5_000;
@@ -64,7 +64,7 @@ export class NodePubSub {
   /** Opens the NATS client port. Rejects with SkeinError PORT_IN_USE / LISTEN_FAILED. */
   async startNats(options: NatsPortOptions): Promise<void> {
     const [{ NatsServer }, { defaultConnectionConfig }, { NATS_DEFAULTS }] = await Promise.all([
-      import("../services/nats/server.js"),
+      import("./nats/server.js"),
       import("../services/nats/connection.js"),
       import("../services/nats/protocol.js"),
     ]);

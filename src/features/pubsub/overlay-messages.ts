@@ -11,7 +11,15 @@ export const PubSubMessageType = {
   Digest: 3,
   Pull: 4,
   Data: 5,
+  DataBatch: 6,
 } as const;
+
+/**
+ * DATA frames for one next hop are batched (DATA_BATCH: type 6, then per frame a u32 length and
+ * the DATA frame) until the engine flushes its links, or until a batch holds this many bytes. A
+ * DATA frame larger than this travels alone.
+ */
+export const DATA_BATCH_MAX_BYTES = 32 * 1024;
 
 /** Entries one UPDATE or SNAPSHOT chunk carries at most. */
 export const MAX_ENTRIES_PER_MESSAGE = 512;
@@ -217,6 +225,60 @@ export function encodeDataFrame(ttl: number, destinations: readonly DataDestinat
   }
   out.set(body, at);
   return out;
+}
+
+/** Bytes of a DATA frame for `destinations` before its body (encodeDataFrame's layout). */
+export function dataFrameHeaderBytes(destinations: readonly DataDestination[]): number {
+  let size = 1 + 1 + 2;
+  for (const destination of destinations) {
+    size += 4 + 1;
+    for (const queue of destination.queues) size += 1 + encoder.encode(queue).byteLength;
+  }
+  return size;
+}
+
+/**
+ * Writes the DATA frame encodeDataFrame would return into `out` at `at` (the caller sized it with
+ * dataFrameHeaderBytes + body). Returns the offset after it.
+ */
+export function writeDataFrame(out: Uint8Array, view: DataView, at: number, ttl: number, destinations: readonly DataDestination[], body: Uint8Array): number {
+  out[at] = PubSubMessageType.Data;
+  out[at + 1] = ttl;
+  view.setUint16(at + 2, destinations.length);
+  at += 4;
+  for (const destination of destinations) {
+    view.setUint32(at, destination.node);
+    at += 4;
+    out[at++] = destination.queues.length;
+    for (const queue of destination.queues) {
+      const q = encoder.encode(queue);
+      out[at++] = q.byteLength;
+      out.set(q, at);
+      at += q.byteLength;
+    }
+  }
+  out.set(body, at);
+  return at + body.byteLength;
+}
+
+/**
+ * Calls `each` with every DATA frame of a DATA_BATCH payload (subarrays, no copy). Returns an
+ * Error on a truncated or empty entry (the entries before it were handed over).
+ */
+export function forEachBatchedData(payload: Uint8Array, each: (frame: Uint8Array) => void): Error | undefined {
+  if (payload.byteLength < 1 || payload[0] !== PubSubMessageType.DataBatch) return new Error("not a DATA_BATCH frame");
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  let at = 1;
+  if (at === payload.byteLength) return new Error("empty DATA_BATCH");
+  while (at < payload.byteLength) {
+    if (payload.byteLength - at < 4) return new Error("truncated DATA_BATCH entry length");
+    const length = view.getUint32(at);
+    at += 4;
+    if (length === 0 || length > payload.byteLength - at) return new Error(`DATA_BATCH entry of ${length} bytes: expected 1..${payload.byteLength - at}`);
+    each(payload.subarray(at, at + length));
+    at += length;
+  }
+  return undefined;
 }
 
 // ─── Reading ──────────────────────────────────────────────────────────────────────────────────

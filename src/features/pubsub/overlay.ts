@@ -27,6 +27,10 @@ import { ModuleId } from "../../core/module.js";
 import type { NodeId } from "../../core/node-id.js";
 import { Broker, type InterestSink, type Message, NearestQueuePicker, type RemoteDelivery, type RemoteTarget } from "./broker.js";
 import {
+  DATA_BATCH_MAX_BYTES,
+  dataFrameHeaderBytes,
+  forEachBatchedData,
+  writeDataFrame,
   DATA_TTL,
   type DataDestination,
   type DigestItem,
@@ -134,6 +138,8 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
   private readonly staging = new Map<string, Staging>();
   private readonly pulledAt = new Map<string, number>();
   private knownNeighbours = new Set<NodeId>();
+  /** DATA frames waiting for the engine's next flush, per next hop (flushBatches). */
+  private readonly batches = new Map<NodeId, { bytes: Uint8Array; view: DataView; length: number }>();
   private nextCheckAt = 0;
   private nextDigestAt = 0;
   private now = 0;
@@ -197,6 +203,14 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
     const payload = frame.payload;
     if (payload.byteLength > 0 && payload[0] === PubSubMessageType.Data) {
       this.onData(payload);
+      return;
+    }
+    if (payload.byteLength > 0 && payload[0] === PubSubMessageType.DataBatch) {
+      const error = forEachBatchedData(payload, this.onDataBound);
+      if (error !== undefined) {
+        this.counters.malformed++;
+        this.host.logger.debug({ source: frame.source, error: error.message }, "malformed pub/sub DATA_BATCH (its earlier entries were delivered)");
+      }
       return;
     }
     const message = decodePubSubMessage(payload);
@@ -502,6 +516,49 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
 
   // ─── Data ──────────────────────────────────────────────────────────────────────────────────
 
+  private readonly onDataBound = (payload: Uint8Array): void => this.onData(payload);
+
+  /**
+   * Hands every next hop's batch of DATA frames to the engine (one DATA_BATCH frame each). The
+   * engine calls it when it flushes its links, so what one turn of the event loop published
+   * leaves as one frame per link.
+   */
+  flushBatches(): void {
+    if (this.batches.size === 0) return;
+    for (const [hop, batch] of this.batches) {
+      if (batch.length > 1) this.sendTo(hop, batch.bytes.subarray(0, batch.length), true);
+    }
+    this.batches.clear();
+  }
+
+  /** Appends one DATA frame (ttl, destinations, body) to `hop`'s batch; a large one goes alone. */
+  private enqueueData(hop: NodeId, ttl: number, destinations: readonly DataDestination[], body: Uint8Array): void {
+    const size = dataFrameHeaderBytes(destinations) + body.byteLength;
+    let batch = this.batches.get(hop);
+    if (1 + 4 + size > DATA_BATCH_MAX_BYTES) {
+      // Alone, after what is batched for this hop (order per link holds).
+      if (batch !== undefined && batch.length > 1) this.sendTo(hop, batch.bytes.subarray(0, batch.length), true);
+      this.batches.delete(hop);
+      this.sendTo(hop, encodeDataFrame(ttl, destinations, body), true);
+      return;
+    }
+    if (batch !== undefined && batch.length + 4 + size > DATA_BATCH_MAX_BYTES) {
+      this.sendTo(hop, batch.bytes.subarray(0, batch.length), true);
+      batch = undefined;
+    }
+    if (batch === undefined || batch.length + 4 + size > batch.bytes.byteLength) {
+      // A fresh buffer per batch: the engine may keep the one it was handed until it is written.
+      const capacity = Math.min(DATA_BATCH_MAX_BYTES, Math.max(4096, 2 * ((batch?.length ?? 1) + 4 + size)));
+      const bytes = new Uint8Array(capacity);
+      bytes[0] = PubSubMessageType.DataBatch;
+      if (batch !== undefined) bytes.set(batch.bytes.subarray(1, batch.length), 1);
+      batch = { bytes, view: new DataView(bytes.buffer), length: batch?.length ?? 1 };
+      this.batches.set(hop, batch);
+    }
+    batch.view.setUint32(batch.length, size);
+    batch.length = writeDataFrame(batch.bytes, batch.view, batch.length + 4, ttl, destinations, body);
+  }
+
   private onData(payload: Uint8Array): void {
     const header = decodeDataHeader(payload);
     if (header instanceof Error) {
@@ -554,14 +611,14 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
       list.push(queues === destination.queues ? destination : { node: destination.node, queues });
     }
     for (const [hop, list] of byHop) {
-      const backlog = this.host.linkBacklogBytes(hop) + (this.externalBacklog?.(hop) ?? 0);
+      const backlog = this.host.linkBacklogBytes(hop) + (this.externalBacklog?.(hop) ?? 0) + (this.batches.get(hop)?.length ?? 0);
       if (backlog > LINK_MAX_BACKLOG_BYTES) {
         this.counters.linkDropped++;
         continue;
       }
       for (let i = 0; i < list.length; i += MAX_DATA_DESTINATIONS) {
         const chunk = list.length <= MAX_DATA_DESTINATIONS ? list : list.slice(i, i + MAX_DATA_DESTINATIONS);
-        this.sendTo(hop, encodeDataFrame(ttl, chunk, body), true);
+        this.enqueueData(hop, ttl, chunk, body);
       }
     }
   }

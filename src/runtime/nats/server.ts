@@ -4,7 +4,8 @@
  * writes (all output produced while handling one inbound chunk goes out as one corked write per
  * connection), the monitoring HTTP endpoints, lame-duck mode and reloads.
  *
- * I/O lives here only; everything the protocol decides is in connection.ts.
+ * I/O lives here only (src/runtime: the only layer that touches the outside world); everything the
+ * protocol decides is in services/nats/connection.ts, the monitoring JSON in services/nats/monitor.ts.
  */
 import { randomBytes } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
@@ -13,10 +14,13 @@ import { availableParallelism } from "node:os";
 import { SkeinError } from "../../core/errors.js";
 import type { Logger } from "../../core/log.js";
 import type { Broker, Subscription } from "../../features/pubsub/broker.js";
-import { type AuthorizationSpec, Authenticator, checkAuthorization } from "./auth.js";
-import { type CloseReason, type ConnectionConfig, type ConnectionHost, NatsConnection } from "./connection.js";
-import { connz, healthz, parseConnzQuery, type ServerSnapshot, subsz, varz } from "./monitor.js";
-import { errLine, NATS_COMPAT_VERSION, NatsErr, type ServerInfo } from "./protocol.js";
+import { type AuthorizationSpec, Authenticator, checkAuthorization } from "../../services/nats/auth.js";
+import type { NatsServerConfig } from "../../services/nats/config.js";
+import { type CloseReason, type ConnectionConfig, type ConnectionHost, NatsConnection } from "../../services/nats/connection.js";
+import { connz, healthz, parseConnzQuery, type ServerSnapshot, subsz, varz } from "../../services/nats/monitor.js";
+import { errLine, NATS_COMPAT_VERSION, NatsErr, type ServerInfo } from "../../services/nats/protocol.js";
+
+export type { ClusterConfig, NatsServerConfig } from "../../services/nats/config.js";
 
 /** How long a closing connection may take to flush its last bytes before it is destroyed. */
 export const CLOSE_FLUSH_GRACE_MS = 1_000;
@@ -47,34 +51,6 @@ interface Entry {
   stalling: Set<Entry>;
   /** This connection's socket is paused (stalled on a subscriber) until this timer fires or it is resumed. */
   stallTimer: NodeJS.Timeout | undefined;
-}
-
-export interface ClusterConfig {
-  name?: string;
-  host?: string;
-  port?: number;
-  routes: string[];
-}
-
-export interface NatsServerConfig {
-  /** Interface to listen on (nats-server's default is 0.0.0.0). */
-  host: string;
-  /** 0 = any free port. */
-  port: number;
-  serverName?: string;
-  connection: ConnectionConfig;
-  authorization?: AuthorizationSpec;
-  maxConnections: number;
-  /** Monitoring HTTP endpoints; port 0 = any free port. */
-  monitor?: { host: string; port: number };
-  /** Parsed and reported; not acted on yet (routes become skein links with the overlay). */
-  cluster?: ClusterConfig;
-  lameDuckDurationMs: number;
-  lameDuckGracePeriodMs: number;
-  /** Log every protocol operation at debug level (-V). */
-  trace?: boolean;
-  /** skein's version, reported as `skein` in INFO and /varz. */
-  skeinVersion: string;
 }
 
 export interface NatsServerStats {
