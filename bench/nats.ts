@@ -101,7 +101,7 @@ interface SkeinListening {
 async function startSkeinNode(args: string[], dir: string): Promise<{ child: ChildProcess; listening: SkeinListening }> {
   // Its own data directory: its own node key (two nodes sharing one key would be one node).
   const dataDir = mkdtempSync(path.join(dir, "node-"));
-  const command = pinned(1, [process.execPath, CLI_PATH, "node", ...args, "--data-dir", dataDir, "--nats-port", "0", "--log-level", "warn"]);
+  const command = pinned(1, [process.execPath, CLI_PATH, "node", ...args, "--data-dir", dataDir, "--nats-port", "0", "--log-level", "error"]);
   const child = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "pipe", "inherit"] });
   const listening = await new Promise<SkeinListening>((resolve, reject) => {
     let out = "";
@@ -251,6 +251,10 @@ export async function runNats(args: string[]): Promise<number> {
       client: "nats 2.29.3 (npm), separate process",
       cpu_pinning: TASKSET === undefined ? "none" : "server cpu1, client cpu0",
     };
+    if (workload === "twonode") {
+      line.delivered_share = results.get("skein")?.get(workload)?.delivered_share ?? null;
+      line.baseline_delivered_share = results.get("nats-server")?.get(workload)?.delivered_share ?? null;
+    }
     if (reference !== undefined) line.issue_reference = { name: "nats-server 2.9.10 as measured in the issue", value: reference };
     if (options.quick) line.quick = true;
     process.stdout.write(`${JSON.stringify(line)}\n`);

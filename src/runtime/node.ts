@@ -284,7 +284,7 @@ export class RuntimeNode implements SkeinNode {
     this.addresses = config.listenAddresses.map(formatAddress);
     this.engine = new NodeEngine(config);
     // Pub/sub: the library API and NATS port share the engine's overlay broker (module 4).
-    this.pubsub = new NodePubSub(config.nodeId, logger.child({ module: "pubsub" }), this.engine.pubsub.broker);
+    this.pubsub = new NodePubSub(config.nodeId, logger.child({ module: "pubsub" }), this.engine.pubsub.broker, () => this.engine.pubsub.maxLinkBacklogBytes());
     const clock = (): number => performance.now();
     this.startedAtMs = clock();
     const runtimeLogger = logger.child({ module: "runtime" });

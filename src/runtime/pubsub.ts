@@ -20,6 +20,12 @@ import type { NatsServer } from "./nats/server.js";
 export const REQUEST_TIMEOUT_MS = 5_000;
 /** `drain()` waits this long for subscribers to consume their buffered messages. */
 export const DRAIN_TIMEOUT_MS = 10_000;
+/**
+ * The NATS port pauses a publisher's socket while a link toward another node holds more than this
+ * (overlay.maxLinkBacklogBytes): the publisher meets the link's pace instead of its messages being
+ * dropped at LINK_MAX_BACKLOG_BYTES.
+ */
+export const NATS_OVERLAY_PAUSE_BYTES = 4 * 1024 * 1024;
 /** Longest request timeout accepted (a day). */
 const REQUEST_TIMEOUT_MAX_MS = 86_400_000;
 
@@ -47,6 +53,8 @@ export class NodePubSub {
     private readonly logger: Logger,
     /** The engine's broker (overlay-wide, engine.pubsub.broker); a local-only one when omitted. */
     broker?: Broker,
+    /** Bytes toward the most backlogged overlay link (engine.pubsub.maxLinkBacklogBytes). */
+    private readonly overlayBacklog?: () => number,
   ) {
     this.broker = broker ?? new Broker({ rng: new SeededRng(randomBytes(4).readUInt32BE(0)) });
     this.client = new PubSubClient(this.broker, {
@@ -82,6 +90,8 @@ export class NodePubSub {
       },
       this.logger.child({ module: "nats" }),
     );
+    const backlog = this.overlayBacklog;
+    if (backlog !== undefined) this.nats.setOverlayBackpressure(() => backlog() > NATS_OVERLAY_PAUSE_BYTES);
   }
 
   subscribe(subject: string, options?: SubscribeOptions): PubSubSubscription {

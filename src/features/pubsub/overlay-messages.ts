@@ -177,23 +177,54 @@ export function itemBytes(item: InterestItem): number {
  * header length and the header block + payload bytes, contiguous.
  */
 export function encodeDataBody(subject: string, reply: string, headerLength: number, bytes: Uint8Array): Uint8Array {
-  const s = encoder.encode(subject);
-  const r = encoder.encode(reply);
+  const s = encodeSubject(subject);
+  const r = reply === "" ? EMPTY : encodeSubject(reply);
   const out = new Uint8Array(2 + s.byteLength + 2 + r.byteLength + 4 + bytes.byteLength);
-  const view = new DataView(out.buffer);
   let at = 0;
-  view.setUint16(at, s.byteLength);
-  at += 2;
+  out[at++] = s.byteLength >>> 8;
+  out[at++] = s.byteLength & 0xff;
   out.set(s, at);
   at += s.byteLength;
-  view.setUint16(at, r.byteLength);
-  at += 2;
+  out[at++] = r.byteLength >>> 8;
+  out[at++] = r.byteLength & 0xff;
   out.set(r, at);
   at += r.byteLength;
-  view.setUint32(at, headerLength);
-  at += 4;
+  out[at++] = headerLength >>> 24;
+  out[at++] = (headerLength >>> 16) & 0xff;
+  out[at++] = (headerLength >>> 8) & 0xff;
+  out[at++] = headerLength & 0xff;
   out.set(bytes, at);
   return out;
+}
+
+const EMPTY = new Uint8Array(0);
+/** Subjects seen recently, encoded (most publishes repeat a few subjects). */
+const SUBJECT_CACHE_MAX = 1024;
+const subjectCache = new Map<string, Uint8Array>();
+
+function encodeSubject(subject: string): Uint8Array {
+  let bytes = subjectCache.get(subject);
+  if (bytes === undefined) {
+    bytes = encoder.encode(subject);
+    if (subjectCache.size >= SUBJECT_CACHE_MAX) subjectCache.clear();
+    subjectCache.set(subject, bytes);
+  }
+  return bytes;
+}
+
+/** UTF-8 text at `at` (n bytes; the caller checked the bounds), with a fast path for short ASCII. */
+function textAt(bytes: Uint8Array, at: number, n: number): string {
+  if (n <= 64) {
+    let ascii = true;
+    for (let i = at; i < at + n; i++) {
+      if (bytes[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, bytes.subarray(at, at + n) as unknown as number[]);
+  }
+  return decoder.decode(bytes.subarray(at, at + n));
 }
 
 /** A DATA frame: type, ttl, the destination list, then `body` (from encodeDataBody) unchanged. */
@@ -386,20 +417,30 @@ export interface DataHeader {
 /** Reads a DATA frame's ttl and destination list only: what a relay needs. */
 export function decodeDataHeader(bytes: Uint8Array): DataHeader | Error {
   try {
-    const r = new Reader(bytes);
-    if (r.u8() !== PubSubMessageType.Data) return new Error("not a DATA frame");
-    const ttl = r.u8();
-    const n = r.u16();
+    const end = bytes.byteLength;
+    if (end < 4) throw truncated;
+    if (bytes[0] !== PubSubMessageType.Data) return new Error("not a DATA frame");
+    const ttl = bytes[1]!;
+    const n = (bytes[2]! << 8) | bytes[3]!;
     if (n === 0 || n > MAX_DATA_DESTINATIONS) return new Error(`${n} destinations: expected 1..${MAX_DATA_DESTINATIONS}`);
+    let at = 4;
     const destinations: DataDestination[] = [];
     for (let i = 0; i < n; i++) {
-      const node = r.u32();
-      const q = r.u8();
+      if (end - at < 5) throw truncated;
+      const node = ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+      const q = bytes[at + 4]!;
+      at += 5;
       const queues: string[] = [];
-      for (let k = 0; k < q; k++) queues.push(r.text(r.u8()));
+      for (let k = 0; k < q; k++) {
+        if (end - at < 1) throw truncated;
+        const length = bytes[at++]!;
+        if (end - at < length) throw truncated;
+        queues.push(textAt(bytes, at, length));
+        at += length;
+      }
       destinations.push({ node, queues });
     }
-    return { ttl, destinations, bodyOffset: r.at };
+    return { ttl, destinations, bodyOffset: at };
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }
@@ -415,13 +456,25 @@ export interface DataBody {
 
 export function decodeDataBody(bytes: Uint8Array, from: number): DataBody | Error {
   try {
-    const r = new Reader(bytes);
-    r.at = from;
-    const subject = r.text(r.u16());
-    const reply = r.text(r.u16());
-    const headerLength = r.u32();
-    if (headerLength > r.left()) return new Error(`header length ${headerLength} exceeds the ${r.left()} bytes left`);
-    return { subject, reply, headerLength, offset: r.at };
+    const end = bytes.byteLength;
+    let at = from;
+    if (end - at < 2) throw truncated;
+    const subjectLength = (bytes[at]! << 8) | bytes[at + 1]!;
+    at += 2;
+    if (end - at < subjectLength) throw truncated;
+    const subject = textAt(bytes, at, subjectLength);
+    at += subjectLength;
+    if (end - at < 2) throw truncated;
+    const replyLength = (bytes[at]! << 8) | bytes[at + 1]!;
+    at += 2;
+    if (end - at < replyLength) throw truncated;
+    const reply = replyLength === 0 ? "" : textAt(bytes, at, replyLength);
+    at += replyLength;
+    if (end - at < 4) throw truncated;
+    const headerLength = ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+    at += 4;
+    if (headerLength > end - at) return new Error(`header length ${headerLength} exceeds the ${end - at} bytes left`);
+    return { subject, reply, headerLength, offset: at };
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }

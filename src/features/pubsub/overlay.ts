@@ -516,6 +516,20 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
 
   // ─── Data ──────────────────────────────────────────────────────────────────────────────────
 
+  /**
+   * Bytes waiting toward the most backlogged neighbour (below the module, outside the engine as
+   * the runtime reports it, and in this module's batch). The NATS port pauses publishers above a
+   * threshold, so that a fast publisher meets the link's pace instead of LINK_MAX_BACKLOG_BYTES.
+   */
+  maxLinkBacklogBytes(): number {
+    let max = 0;
+    for (const neighbour of this.host.neighbours()) {
+      const bytes = this.host.linkBacklogBytes(neighbour) + (this.externalBacklog?.(neighbour) ?? 0) + (this.batches.get(neighbour)?.length ?? 0);
+      if (bytes > max) max = bytes;
+    }
+    return max;
+  }
+
   private readonly onDataBound = (payload: Uint8Array): void => this.onData(payload);
 
   /**
