@@ -284,7 +284,13 @@ export class RuntimeNode implements SkeinNode {
     this.addresses = config.listenAddresses.map(formatAddress);
     this.engine = new NodeEngine(config);
     // Pub/sub: the library API and NATS port share the engine's overlay broker (module 4).
-    this.pubsub = new NodePubSub(config.nodeId, logger.child({ module: "pubsub" }), this.engine.pubsub.broker, () => this.engine.pubsub.maxLinkBacklogBytes());
+    this.pubsub = new NodePubSub(
+      config.nodeId,
+      logger.child({ module: "pubsub" }),
+      this.engine.pubsub.broker,
+      () => this.engine.pubsub.maxLinkBacklogBytes(),
+      () => this.remoteSubjects(),
+    );
     const clock = (): number => performance.now();
     this.startedAtMs = clock();
     const runtimeLogger = logger.child({ module: "runtime" });
@@ -559,6 +565,13 @@ export class RuntimeNode implements SkeinNode {
   }
 
   // ---- pub/sub (issue 5)
+
+  /** Subjects other nodes hold interest in (their NATS URL advertisements among them). */
+  private *remoteSubjects(): Iterable<string> {
+    for (const origin of this.engine.pubsub.originIds()) {
+      for (const item of this.engine.pubsub.interestOf(origin)) yield item.subject;
+    }
+  }
 
   get natsUrl(): string | undefined {
     return this.pubsub.natsUrl;
