@@ -41,6 +41,7 @@ import { UdpTransport } from "./udp.js";
 // pub/sub (issue 5): the broker, library API and NATS port live in pubsub.ts.
 import type { Msg, Payload, PublishOptions, PubSubSubscription, SubscribeOptions } from "../features/pubsub/client.js";
 import { NodePubSub, type NatsPortOptions, type RequestOptions } from "./pubsub.js";
+import type { NatsServer, NatsServerConfig } from "./nats/server.js";
 
 /** Bytes waiting below the API for one destination above which `send()` waits. */
 export const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
@@ -575,6 +576,11 @@ export class RuntimeNode implements SkeinNode {
 
   get natsUrl(): string | undefined {
     return this.pubsub.natsUrl;
+  }
+
+  /** `skein nats-server` with a cluster: a NATS port with a full configuration on this node (pubsub.ts). */
+  startNatsServer(config: NatsServerConfig, logger: Logger): Promise<NatsServer> {
+    return this.pubsub.startNatsServer(config, logger);
   }
 
   subscribe(subject: string, options?: SubscribeOptions): PubSubSubscription {

@@ -15,7 +15,7 @@ import type { NodeId } from "../core/node-id.js";
 import { SeededRng } from "../core/rng.js";
 import { Broker, type Consumer, type Subscription } from "../features/pubsub/broker.js";
 import { type Msg, type Payload, type PublishOptions, PubSubClient, type PubSubSubscription, type SubscribeOptions } from "../features/pubsub/client.js";
-import type { NatsServer } from "./nats/server.js";
+import type { NatsServer, NatsServerConfig } from "./nats/server.js";
 
 /** A request with no `timeoutMs` fails with TIMEOUT after this long. */
 export const REQUEST_TIMEOUT_MS = 5_000;
@@ -116,13 +116,8 @@ export class NodePubSub {
 
   /** Opens the NATS client port. Rejects with SkeinError PORT_IN_USE / LISTEN_FAILED. */
   async startNats(options: NatsPortOptions): Promise<void> {
-    const [{ NatsServer }, { defaultConnectionConfig }, { NATS_DEFAULTS }] = await Promise.all([
-      import("./nats/server.js"),
-      import("../services/nats/connection.js"),
-      import("../services/nats/protocol.js"),
-    ]);
-    this.nats = await NatsServer.start(
-      this.broker,
+    const [{ defaultConnectionConfig }, { NATS_DEFAULTS }] = await Promise.all([import("../services/nats/connection.js"), import("../services/nats/protocol.js")]);
+    await this.startNatsServer(
       {
         host: options.host,
         port: options.port,
@@ -135,9 +130,22 @@ export class NodePubSub {
       },
       this.logger.child({ module: "nats" }),
     );
+  }
+
+  /**
+   * Opens a NATS port with a full configuration (`skein nats-server` with a cluster) on this
+   * node's broker: publishers paused on the overlay's backlog, the port advertised for
+   * connect_urls. Closed with the node. Rejects with SkeinError PORT_IN_USE / LISTEN_FAILED / BAD_CONFIG.
+   */
+  async startNatsServer(config: NatsServerConfig, logger: Logger): Promise<NatsServer> {
+    if (this.nats !== undefined) throw new SkeinError("BAD_ARGUMENT", "this node already has a NATS port");
+    const { NatsServer } = await import("./nats/server.js");
+    const server = await NatsServer.start(this.broker, config, logger);
+    this.nats = server;
     const backlog = this.overlayBacklog;
-    if (backlog !== undefined) this.nats.setOverlayBackpressure(() => backlog() > NATS_OVERLAY_PAUSE_BYTES);
-    this.advertise(this.nats);
+    if (backlog !== undefined) server.setOverlayBackpressure(() => backlog() > NATS_OVERLAY_PAUSE_BYTES);
+    this.advertise(server);
+    return server;
   }
 
   /**
