@@ -8,6 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
+  dataBodyParts,
   dataFrameHeaderBytes,
   decodeDataBody,
   decodeDataHeader,
@@ -31,6 +32,12 @@ test("DATA frames: written in place = encoded; decoded back to what was sent", (
       const end = writeDataFrame(out, new DataView(out.buffer), 3, ttl, destinations, body);
       assert.equal(end, out.byteLength);
       assert.deepEqual(out.subarray(3), frame);
+      // The same frame written from the parts (a publishing node: no body buffer).
+      const parts = dataBodyParts({ subject: new Uint8Array(0), reply: new Uint8Array(0), headerLength: 0, bytes: new Uint8Array(0), size: 0 }, subject, reply, headerLength, bytes);
+      assert.equal(parts.size, body.byteLength);
+      const fromParts = new Uint8Array(dataFrameHeaderBytes(destinations) + parts.size);
+      assert.equal(writeDataFrame(fromParts, new DataView(fromParts.buffer), 0, ttl, destinations, parts), fromParts.byteLength);
+      assert.deepEqual(fromParts, frame);
       const header = decodeDataHeader(frame);
       assert.ok(!(header instanceof Error), String(header));
       assert.equal(header.ttl, ttl);

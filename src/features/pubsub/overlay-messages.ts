@@ -198,6 +198,60 @@ export function encodeDataBody(subject: string, reply: string, headerLength: num
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * A DATA body not yet encoded: what a publishing node writes straight into its per-hop batches
+ * (writeDataFrame), so that no buffer is allocated per message. `size` = encodeDataBody's length.
+ */
+export interface DataBodyParts {
+  subject: Uint8Array;
+  reply: Uint8Array;
+  headerLength: number;
+  bytes: Uint8Array;
+  size: number;
+}
+
+/** Fills `parts` (reused by the caller) for a message; subjects come from a small cache. */
+export function dataBodyParts(parts: DataBodyParts, subject: string, reply: string, headerLength: number, bytes: Uint8Array): DataBodyParts {
+  parts.subject = encodeSubject(subject);
+  parts.reply = reply === "" ? EMPTY : encodeSubject(reply);
+  parts.headerLength = headerLength;
+  parts.bytes = bytes;
+  parts.size = 2 + parts.subject.byteLength + 2 + parts.reply.byteLength + 4 + bytes.byteLength;
+  return parts;
+}
+
+export function bodyBytes(body: Uint8Array | DataBodyParts): number {
+  return body instanceof Uint8Array ? body.byteLength : body.size;
+}
+
+/** The encoded body (encodeDataBody's bytes) of parts, or the body itself. */
+export function materializeBody(body: Uint8Array | DataBodyParts): Uint8Array {
+  if (body instanceof Uint8Array) return body;
+  const out = new Uint8Array(body.size);
+  writeBody(out, 0, body);
+  return out;
+}
+
+function writeBody(out: Uint8Array, at: number, parts: DataBodyParts): number {
+  const s = parts.subject;
+  const r = parts.reply;
+  const headerLength = parts.headerLength;
+  out[at++] = s.byteLength >>> 8;
+  out[at++] = s.byteLength & 0xff;
+  out.set(s, at);
+  at += s.byteLength;
+  out[at++] = r.byteLength >>> 8;
+  out[at++] = r.byteLength & 0xff;
+  if (r.byteLength > 0) out.set(r, at);
+  at += r.byteLength;
+  out[at++] = headerLength >>> 24;
+  out[at++] = (headerLength >>> 16) & 0xff;
+  out[at++] = (headerLength >>> 8) & 0xff;
+  out[at++] = headerLength & 0xff;
+  out.set(parts.bytes, at);
+  return at + parts.bytes.byteLength;
+}
 /** Subjects seen recently, encoded (most publishes repeat a few subjects). */
 const SUBJECT_CACHE_MAX = 1024;
 const subjectCache = new Map<string, Uint8Array>();
@@ -210,6 +264,23 @@ function encodeSubject(subject: string): Uint8Array {
     subjectCache.set(subject, bytes);
   }
   return bytes;
+}
+
+/** The last subject decoded (a stream of messages usually repeats its subject). */
+let lastSubject = "";
+let lastSubjectBytes = new Uint8Array(0);
+
+function lastSubjectMatches(bytes: Uint8Array, at: number, n: number): boolean {
+  if (n !== lastSubjectBytes.byteLength || n === 0) return false;
+  for (let i = 0; i < n; i++) if (bytes[at + i] !== lastSubjectBytes[i]) return false;
+  return true;
+}
+
+function rememberSubject(bytes: Uint8Array, at: number, n: number): string {
+  const subject = textAt(bytes, at, n);
+  lastSubject = subject;
+  lastSubjectBytes = bytes.slice(at, at + n);
+  return subject;
 }
 
 /** UTF-8 text at `at` (n bytes; the caller checked the bounds), with a fast path for short ASCII. */
@@ -272,7 +343,7 @@ export function dataFrameHeaderBytes(destinations: readonly DataDestination[]): 
  * Writes the DATA frame encodeDataFrame would return into `out` at `at` (the caller sized it with
  * dataFrameHeaderBytes + body). Returns the offset after it.
  */
-export function writeDataFrame(out: Uint8Array, view: DataView, at: number, ttl: number, destinations: readonly DataDestination[], body: Uint8Array): number {
+export function writeDataFrame(out: Uint8Array, view: DataView, at: number, ttl: number, destinations: readonly DataDestination[], body: Uint8Array | DataBodyParts): number {
   out[at] = PubSubMessageType.Data;
   out[at + 1] = ttl;
   view.setUint16(at + 2, destinations.length);
@@ -288,6 +359,7 @@ export function writeDataFrame(out: Uint8Array, view: DataView, at: number, ttl:
       at += q.byteLength;
     }
   }
+  if (!(body instanceof Uint8Array)) return writeBody(out, at, body);
   out.set(body, at);
   return at + body.byteLength;
 }
@@ -462,7 +534,7 @@ export function decodeDataBody(bytes: Uint8Array, from: number): DataBody | Erro
     const subjectLength = (bytes[at]! << 8) | bytes[at + 1]!;
     at += 2;
     if (end - at < subjectLength) throw truncated;
-    const subject = textAt(bytes, at, subjectLength);
+    const subject = lastSubjectMatches(bytes, at, subjectLength) ? lastSubject : rememberSubject(bytes, at, subjectLength);
     at += subjectLength;
     if (end - at < 2) throw truncated;
     const replyLength = (bytes[at]! << 8) | bytes[at + 1]!;

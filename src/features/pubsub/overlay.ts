@@ -27,6 +27,10 @@ import { ModuleId } from "../../core/module.js";
 import type { NodeId } from "../../core/node-id.js";
 import { Broker, type InterestSink, type Message, NearestQueuePicker, type RemoteDelivery, type RemoteTarget } from "./broker.js";
 import {
+  bodyBytes,
+  type DataBodyParts,
+  dataBodyParts,
+  materializeBody,
   DATA_BATCH_MAX_BYTES,
   dataFrameHeaderBytes,
   forEachBatchedData,
@@ -138,6 +142,8 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
   private readonly staging = new Map<string, Staging>();
   private readonly pulledAt = new Map<string, number>();
   private knownNeighbours = new Set<NodeId>();
+  /** Reused for every local publish (deliver → split → batches, synchronously). */
+  private readonly parts: DataBodyParts = { subject: new Uint8Array(0), reply: new Uint8Array(0), headerLength: 0, bytes: new Uint8Array(0), size: 0 };
   /** DATA frames waiting for the engine's next flush, per next hop (flushBatches). */
   private readonly batches = new Map<NodeId, { bytes: Uint8Array; view: DataView; length: number }>();
   private nextCheckAt = 0;
@@ -191,7 +197,8 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
 
   deliver(targets: readonly RemoteTarget[], msg: Message): void {
     this.beforeSend?.();
-    const body = encodeDataBody(msg.subject, msg.reply, msg.headerLength, msg.bytes.subarray(msg.offset, msg.offset + msg.totalLength));
+    // Written straight into each next hop's batch: no buffer per message.
+    const body = dataBodyParts(this.parts, msg.subject, msg.reply, msg.headerLength, msg.bytes.subarray(msg.offset, msg.offset + msg.totalLength));
     this.counters.dataOut++;
     this.split(targets, body, DATA_TTL);
   }
@@ -546,14 +553,14 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
   }
 
   /** Appends one DATA frame (ttl, destinations, body) to `hop`'s batch; a large one goes alone. */
-  private enqueueData(hop: NodeId, ttl: number, destinations: readonly DataDestination[], body: Uint8Array): void {
-    const size = dataFrameHeaderBytes(destinations) + body.byteLength;
+  private enqueueData(hop: NodeId, ttl: number, destinations: readonly DataDestination[], body: Uint8Array | DataBodyParts): void {
+    const size = dataFrameHeaderBytes(destinations) + bodyBytes(body);
     let batch = this.batches.get(hop);
     if (1 + 4 + size > DATA_BATCH_MAX_BYTES) {
       // Alone, after what is batched for this hop (order per link holds).
       if (batch !== undefined && batch.length > 1) this.sendTo(hop, batch.bytes.subarray(0, batch.length), true);
       this.batches.delete(hop);
-      this.sendTo(hop, encodeDataFrame(ttl, destinations, body), true);
+      this.sendTo(hop, encodeDataFrame(ttl, destinations, materializeBody(body)), true);
       return;
     }
     if (batch !== undefined && batch.length + 4 + size > DATA_BATCH_MAX_BYTES) {
@@ -611,7 +618,15 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
   }
 
   /** One DATA frame per next hop with the destinations behind it: each link carries the message once. */
-  private split(destinations: readonly DataDestination[], body: Uint8Array, ttl: number): void {
+  private split(destinations: readonly DataDestination[], body: Uint8Array | DataBodyParts, ttl: number): void {
+    // The common case, one destination without oversized queue lists: no grouping needed.
+    if (destinations.length === 1 && destinations[0]!.queues.length <= MAX_QUEUES_PER_DESTINATION) {
+      const hop = this.host.nextHop(destinations[0]!.node);
+      if (hop === undefined) this.counters.noRoute++;
+      else if (this.host.linkBacklogBytes(hop) + (this.externalBacklog?.(hop) ?? 0) + (this.batches.get(hop)?.length ?? 0) > LINK_MAX_BACKLOG_BYTES) this.counters.linkDropped++;
+      else this.enqueueData(hop, ttl, destinations, body);
+      return;
+    }
     const byHop = new Map<NodeId, DataDestination[]>();
     for (const destination of destinations) {
       const hop = this.host.nextHop(destination.node);
