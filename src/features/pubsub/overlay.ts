@@ -146,6 +146,8 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
   private readonly parts: DataBodyParts = { subject: new Uint8Array(0), reply: new Uint8Array(0), headerLength: 0, bytes: new Uint8Array(0), size: 0 };
   /** DATA frames waiting for the engine's next flush, per next hop (flushBatches). */
   private readonly batches = new Map<NodeId, { bytes: Uint8Array; view: DataView; length: number }>();
+  /** Per next hop: the size of its last flushed batch plus a quarter (the next one's first allocation). */
+  private readonly lastBatchBytes = new Map<NodeId, number>();
   private nextCheckAt = 0;
   private nextDigestAt = 0;
   private now = 0;
@@ -548,6 +550,7 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
     if (this.batches.size === 0) return;
     for (const [hop, batch] of this.batches) {
       if (batch.length > 1) this.sendTo(hop, batch.bytes.subarray(0, batch.length), true);
+      this.lastBatchBytes.set(hop, batch.length + (batch.length >>> 2));
     }
     this.batches.clear();
   }
@@ -569,7 +572,9 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
     }
     if (batch === undefined || batch.length + 4 + size > batch.bytes.byteLength) {
       // A fresh buffer per batch: the engine may keep the one it was handed until it is written.
-      const capacity = Math.min(DATA_BATCH_MAX_BYTES, Math.max(4096, 2 * ((batch?.length ?? 1) + 4 + size)));
+      // Sized after the hop's last batch, so that a steady stream rarely grows one.
+      const hint = batch === undefined ? (this.lastBatchBytes.get(hop) ?? 0) : 2 * batch.length;
+      const capacity = Math.min(DATA_BATCH_MAX_BYTES, Math.max(4096, hint, 2 * ((batch?.length ?? 1) + 4 + size)));
       const bytes = new Uint8Array(capacity);
       bytes[0] = PubSubMessageType.DataBatch;
       if (batch !== undefined) bytes.set(batch.bytes.subarray(1, batch.length), 1);
