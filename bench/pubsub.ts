@@ -10,8 +10,8 @@
  *
  * A rate is *sustained* when the publisher kept up (published ≥ 98% of the offered rate), every
  * subscriber received ≥ 99% of what was published and p99 stayed under 100 ms. Rates are measured
- * in order; after the first rate not sustained, only the fixed rates (1k and 10k msgs/s) still
- * run. The last row is the highest sustained rate.
+ * in order; a rate not sustained is measured a second time (the machine may be shared) and, if it
+ * fails again, only the fixed rates (1k and 10k msgs/s) still run. The last row is the highest sustained rate.
  *
  * Why separate processes: with all five nodes and the publisher's pacing loop in one process, the
  * publisher's turn, four subscribers' iterators and five engines shared one event loop; at 10 k
@@ -172,44 +172,49 @@ export async function runPubsub(args: string[]): Promise<number> {
     let run = 0;
     for (const rate of options.rates) {
       if (saturated && !FIXED_RATES.has(rate)) continue;
-      run++;
-      const sentReply = await publisher.ask({ kind: "run", run, rate, durationMs }, "sent", durationMs + 30_000);
-      const sent = Number(sentReply.sent);
-      const elapsedS = Number(sentReply.elapsedMs) / 1000;
-      // Let in-flight messages land: poll until every subscriber has all, or stopped receiving.
-      const reports = await Promise.all(subscribers.map((child) => collect(child, run, sent)));
-      const received = reports.map((report) => Number(report.received));
-      const all = new Float64Array(
-        reports.flatMap((report) => [...new Float64Array(Uint8Array.from(Buffer.from(String(report.samples), "base64")).buffer)]),
-      ).sort();
-      const minReceived = Math.min(...received);
-      const p50 = percentile(all, 50);
-      const p99 = percentile(all, 99);
-      const publishedRate = sent / elapsedS;
-      const sustained = publishedRate >= 0.98 * rate && minReceived >= 0.99 * sent && p99 < 100;
-      if (sustained && !saturated && (best === undefined || rate > best.rate)) best = { rate: publishedRate, p50, p99 };
-      if (!sustained) saturated = true;
-      process.stdout.write(
-        `${JSON.stringify({
-          bench: "pubsub",
-          workload: "1 publisher → 4 subscribers on 4 other nodes (library API, one process per node)",
-          offered_msgs_per_s: rate,
-          published_msgs_per_s: round(publishedRate),
-          delivered_min_share: round(minReceived / Math.max(1, sent), 4),
-          p50_ms: round(p50, 3),
-          p99_ms: round(p99, 3),
-          sustained,
-          payload_bytes: options.size,
-          nodes: NODES,
-          transport: options.transport,
-          duration_ms: durationMs,
-          baseline: "js-libp2p gossipsub (issue's figures: saturates near 900 msgs/s, p99 17-31 ms at 100 msgs/s)",
-          target: rate === 10_000 ? "p99 < 10 ms" : rate === 50_000 ? "sustained" : null,
-          meets_target: rate === 10_000 ? p99 < 10 : rate === 50_000 ? sustained : null,
-          ...(options.quick ? { quick: true } : {}),
-        })}\n`,
-      );
-      await sleep(300);
+      // A rate not sustained is measured once more before it counts: the machine may be shared.
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        run++;
+        const sentReply = await publisher.ask({ kind: "run", run, rate, durationMs }, "sent", durationMs + 30_000);
+        const sent = Number(sentReply.sent);
+        const elapsedS = Number(sentReply.elapsedMs) / 1000;
+        // Let in-flight messages land: poll until every subscriber has all, or stopped receiving.
+        const reports = await Promise.all(subscribers.map((child) => collect(child, run, sent)));
+        const received = reports.map((report) => Number(report.received));
+        const all = new Float64Array(
+          reports.flatMap((report) => [...new Float64Array(Uint8Array.from(Buffer.from(String(report.samples), "base64")).buffer)]),
+        ).sort();
+        const minReceived = Math.min(...received);
+        const p50 = percentile(all, 50);
+        const p99 = percentile(all, 99);
+        const publishedRate = sent / elapsedS;
+        const sustained = publishedRate >= 0.98 * rate && minReceived >= 0.99 * sent && p99 < 100;
+        if (sustained && !saturated && (best === undefined || rate > best.rate)) best = { rate: publishedRate, p50, p99 };
+        process.stdout.write(
+          `${JSON.stringify({
+            bench: "pubsub",
+            workload: "1 publisher → 4 subscribers on 4 other nodes (library API, one process per node)",
+            offered_msgs_per_s: rate,
+            published_msgs_per_s: round(publishedRate),
+            delivered_min_share: round(minReceived / Math.max(1, sent), 4),
+            p50_ms: round(p50, 3),
+            p99_ms: round(p99, 3),
+            sustained,
+            payload_bytes: options.size,
+            nodes: NODES,
+            transport: options.transport,
+            duration_ms: durationMs,
+            baseline: "js-libp2p gossipsub (issue's figures: saturates near 900 msgs/s, p99 17-31 ms at 100 msgs/s)",
+            target: rate === 10_000 ? "p99 < 10 ms" : rate === 50_000 ? "sustained" : null,
+            meets_target: rate === 10_000 ? p99 < 10 : rate === 50_000 ? sustained : null,
+            attempt,
+            ...(options.quick ? { quick: true } : {}),
+          })}\n`,
+        );
+        await sleep(300);
+        if (sustained) break;
+        if (attempt === 2) saturated = true;
+      }
     }
     process.stdout.write(
       `${JSON.stringify({

@@ -24,7 +24,7 @@ export interface NatsServerConfig {
   maxConnections: number;
   /** Monitoring HTTP endpoints; port 0 = any free port. */
   monitor?: { host: string; port: number };
-  /** Parsed and reported; not acted on yet (routes become skein links with the overlay). */
+  /** `skein nats-server` runs a skein node for it (cluster.ts: listen → link listener, routes → seeds). */
   cluster?: ClusterConfig;
   lameDuckDurationMs: number;
   lameDuckGracePeriodMs: number;
