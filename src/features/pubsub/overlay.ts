@@ -505,6 +505,7 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
       if (!this.knownNeighbours.has(neighbour)) this.sendDigest(neighbour);
     }
     this.knownNeighbours = current;
+    for (const hop of this.lastBatchBytes.keys()) if (!current.has(hop)) this.lastBatchBytes.delete(hop);
   }
 
   private checkReachability(now: number): void {
