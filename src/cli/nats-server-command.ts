@@ -23,7 +23,16 @@ import { SkeinError } from "../core/errors.js";
 import { ConfError, type ConfMap, parseNatsConfDetailed } from "../services/nats/conf.js";
 import { NatsConfigError, type NatsServerFlags, resolveNatsServerOptions, type ResolvedNatsServer } from "../services/nats/options.js";
 import { NATS_COMPAT_VERSION } from "../services/nats/protocol.js";
-import type { NatsServer } from "../services/nats/server.js";
+import type { NatsServer, NatsServerConfig } from "../runtime/nats/server.js";
+import { planCluster } from "../services/nats/cluster.js";
+
+/** The runtime node `skein nats-server` runs for a cluster (RuntimeNode, typed narrowly). */
+interface ClusterNode {
+  readonly id: number;
+  readonly addresses: string[];
+  startNatsServer(config: NatsServerConfig, logger: Logger): Promise<NatsServer>;
+  close(): Promise<void>;
+}
 import { CliFailure, EXIT_FAILURE, EXIT_OK, UsageError, errorMessage } from "./errors.js";
 import { packageVersion } from "./version.js";
 
@@ -52,7 +61,8 @@ Authorization options:
       --pass <password>            password required for connections
       --auth <token>               authorization token required for connections
 
-Cluster options (parsed and reported; they become skein links with the overlay, not yet):
+Cluster options (they become skein links: a skein node listening on the cluster URL over TCP,
+seeded by the routes; a route must name the address its peer listens on):
       --routes <rurl-1, rurl-2>    routes to solicit and connect
       --cluster <cluster-url>      cluster URL for solicited routes
       --cluster_name <string>      cluster name
@@ -325,21 +335,53 @@ export async function runNatsServerCommand(argv: readonly string[], env: Readonl
   logger.info({}, `Starting nats-server (skein ${version}, NATS client protocol of nats-server ${NATS_COMPAT_VERSION})`);
   for (const warning of [...parsed.warnings, ...resolved.warnings]) logger.warn({}, warning);
   if (parsed.flags.config !== undefined) logger.info({}, `Using configuration file: ${parsed.flags.config}`);
-  if (resolved.server.cluster !== undefined) {
-    logger.warn({}, `cluster ${resolved.server.cluster.name ?? ""} (${resolved.server.cluster.routes.length} routes) is parsed but not acted on yet: routes become skein links with the overlay`);
-  }
-
-  const [{ Broker }, serverModule] = await Promise.all([import("../features/pubsub/broker.js"), import("../services/nats/server.js")]);
-  const broker = new Broker({ rng: new SeededRng(randomBytes(4).readUInt32BE(0)) });
-  let server: NatsServer;
-  try {
-    server = await serverModule.NatsServer.start(broker, { ...resolved.server, skeinVersion: version }, logger);
-  } catch (error) {
+  const [{ Broker }, serverModule] = await Promise.all([import("../features/pubsub/broker.js"), import("../runtime/nats/server.js")]);
+  let server!: NatsServer;
+  let node: ClusterNode | undefined;
+  let clusterUrls: string[] | undefined;
+  const failed = (error: unknown): never => {
     process.off("SIGINT", onInt);
     process.off("SIGTERM", onTerm);
-    if (error instanceof SkeinError && error.code === "BAD_CONFIG") throw new UsageError(error.message, "BAD_CONFIG");
+    if (error instanceof SkeinError && (error.code === "BAD_CONFIG" || error.code === "BAD_OPTION")) throw new UsageError(error.message, "BAD_CONFIG");
     if (error instanceof SkeinError) throw new CliFailure(error.message, error.code, { cause: error });
     throw error;
+  };
+  const cluster = resolved.server.cluster;
+  if (cluster !== undefined) {
+    // The cluster becomes skein links: a skein node listening (TCP) on the cluster address,
+    // seeded by the routes (services/nats/cluster.ts), whose overlay broker the NATS port uses.
+    const plan = planCluster(cluster);
+    for (const warning of plan.warnings) logger.warn({}, warning);
+    try {
+      const { createNode } = await import("../runtime/node.js");
+      node = (await createNode({
+        ...(plan.nodeId === undefined ? {} : { nodeId: plan.nodeId }),
+        tcpPort: plan.tcpPort,
+        bind: plan.bind,
+        seeds: plan.seeds,
+        logLevel: resolved.debug ? "debug" : "error",
+      })) as unknown as ClusterNode;
+    } catch (error) {
+      failed(error);
+    }
+    const linkPort = Number(/\/tcp\/(\d+)$/.exec(node!.addresses[0] ?? "")?.[1] ?? plan.tcpPort);
+    clusterUrls = listenUrls("nats", plan.bind, linkPort);
+    if (cluster.name !== undefined) logger.info({}, `Cluster name is ${cluster.name}`);
+    logger.info({}, `Listening for route connections on ${plan.bind}:${linkPort} (skein node ${node!.id}, links over TCP)`);
+    for (const seed of plan.seeds) logger.info({}, `Route (skein seed) ${seed}`);
+    try {
+      server = await node!.startNatsServer({ ...resolved.server, cluster: { ...cluster, host: plan.bind, port: linkPort }, skeinVersion: version }, logger);
+    } catch (error) {
+      await node!.close();
+      failed(error);
+    }
+  } else {
+    const broker = new Broker({ rng: new SeededRng(randomBytes(4).readUInt32BE(0)) });
+    try {
+      server = await serverModule.NatsServer.start(broker, { ...resolved.server, skeinVersion: version }, logger);
+    } catch (error) {
+      failed(error);
+    }
   }
   logger.info({}, `  Name:     ${server.serverName}`);
   logger.info({}, `  ID:       ${server.serverId}`);
@@ -348,6 +390,7 @@ export async function runNatsServerCommand(argv: readonly string[], env: Readonl
   if (resolved.portsFileDir !== undefined) {
     portsFile = path.join(resolved.portsFileDir, `nats-server_${process.pid}.ports`);
     const ports: Record<string, string[]> = { nats: listenUrls("nats", server.host, server.port) };
+    if (clusterUrls !== undefined) ports.cluster = clusterUrls;
     if (resolved.server.monitor !== undefined) ports.monitoring = listenUrls("http", resolved.server.monitor.host, server.monitorPort);
     try {
       mkdirSync(resolved.portsFileDir, { recursive: true });
@@ -392,6 +435,7 @@ export async function runNatsServerCommand(argv: readonly string[], env: Readonl
   logger.info({}, "Initiating Shutdown...");
   try {
     await server.close();
+    await node?.close();
   } finally {
     if (portsFile !== undefined) rmSync(portsFile, { force: true });
     if (resolved.pidFile !== undefined) rmSync(resolved.pidFile, { force: true });

@@ -1857,6 +1857,7 @@ export class NodeEngine implements EngineIo {
 
   /** Packs each path's pending frames into as few packets as its transport allows. */
   private flush(): void {
+    this.pubsub.flushBatches();
     this.drainRouter();
     this.drainEndToEnd();
     for (const path of this.dirtyPaths) this.flushPath(path);

@@ -49,6 +49,7 @@ import { NodePubSub, type NatsPortOptions, type RequestOptions } from "./pubsub.
 import { SNAPSHOT_INTERVAL_MAX_MS, SNAPSHOT_INTERVAL_MIN_MS } from "../features/collector/constants.js";
 import type { Topology } from "../features/collector/model.js";
 import { packageVersion } from "./version.js";
+import type { NatsServer, NatsServerConfig } from "./nats/server.js";
 
 /** Bytes waiting below the API for one destination above which `send()` waits. */
 export const SEND_HIGH_WATER_BYTES = 4 * 1024 * 1024;
@@ -328,7 +329,13 @@ export class RuntimeNode implements SkeinNode {
     this.addresses = config.listenAddresses.map(formatAddress);
     this.engine = new NodeEngine(config);
     // Pub/sub: the library API and NATS port share the engine's overlay broker (module 4).
-    this.pubsub = new NodePubSub(config.nodeId, logger.child({ module: "pubsub" }), this.engine.pubsub.broker);
+    this.pubsub = new NodePubSub(
+      config.nodeId,
+      logger.child({ module: "pubsub" }),
+      this.engine.pubsub.broker,
+      () => this.engine.pubsub.maxLinkBacklogBytes(),
+      () => this.remoteSubjects(),
+    );
     const clock = (): number => performance.now();
     this.startedAtMs = clock();
     const runtimeLogger = logger.child({ module: "runtime" });
@@ -633,8 +640,20 @@ export class RuntimeNode implements SkeinNode {
 
   // ---- pub/sub (issue 5)
 
+  /** Subjects other nodes hold interest in (their NATS URL advertisements among them). */
+  private *remoteSubjects(): Iterable<string> {
+    for (const origin of this.engine.pubsub.originIds()) {
+      for (const item of this.engine.pubsub.interestOf(origin)) yield item.subject;
+    }
+  }
+
   get natsUrl(): string | undefined {
     return this.pubsub.natsUrl;
+  }
+
+  /** `skein nats-server` with a cluster: a NATS port with a full configuration on this node (pubsub.ts). */
+  startNatsServer(config: NatsServerConfig, logger: Logger): Promise<NatsServer> {
+    return this.pubsub.startNatsServer(config, logger);
   }
 
   subscribe(subject: string, options?: SubscribeOptions): PubSubSubscription {

@@ -8,18 +8,65 @@
  * timeouts with real timers, and the NATS server's sockets.
  */
 import { randomBytes } from "node:crypto";
+import { networkInterfaces } from "node:os";
 import { SkeinError } from "../core/errors.js";
 import type { Logger } from "../core/log.js";
 import type { NodeId } from "../core/node-id.js";
 import { SeededRng } from "../core/rng.js";
-import { Broker } from "../features/pubsub/broker.js";
+import { Broker, type Consumer, type Subscription } from "../features/pubsub/broker.js";
 import { type Msg, type Payload, type PublishOptions, PubSubClient, type PubSubSubscription, type SubscribeOptions } from "../features/pubsub/client.js";
-import type { NatsServer } from "../services/nats/server.js";
+import type { NatsServer, NatsServerConfig } from "./nats/server.js";
 
 /** A request with no `timeoutMs` fails with TIMEOUT after this long. */
 export const REQUEST_TIMEOUT_MS = 5_000;
 /** `drain()` waits this long for subscribers to consume their buffered messages. */
 export const DRAIN_TIMEOUT_MS = 10_000;
+/**
+ * The NATS port pauses a publisher's socket while a link toward another node holds more than this
+ * (overlay.maxLinkBacklogBytes): the publisher meets the link's pace instead of its messages being
+ * dropped at LINK_MAX_BACKLOG_BYTES.
+ */
+export const NATS_OVERLAY_PAUSE_BYTES = 4 * 1024 * 1024;
+/**
+ * connect_urls: a node with a NATS port holds one local subscription per client URL it offers,
+ * on `$SKEIN.NATS.URL.<a>_<b>_<c>_<d>.<port>` (its IPv4 address with `_` for dots), with a
+ * consumer that refuses every message. The overlay propagates it as interest, like any other; the
+ * other nodes read it from their mirrored interest (overlay.interestOf) every NATS_URLS_POLL_MS
+ * and hand it to their NATS port, whose INFO and /varz list it in `connect_urls`. The engine knows
+ * nothing of it. A publish to such a subject reaches nobody (no responders).
+ */
+export const NATS_URL_SUBJECT_PREFIX = "$SKEIN.NATS.URL.";
+export const NATS_URLS_POLL_MS = 1_000;
+
+/** `$SKEIN.NATS.URL.127_0_0_1.4222` for 127.0.0.1:4222. */
+export function natsUrlSubject(host: string, port: number): string {
+  return `${NATS_URL_SUBJECT_PREFIX}${host.replaceAll(".", "_")}.${port}`;
+}
+
+/** `127.0.0.1:4222` from an advertisement subject, undefined for any other subject. */
+export function natsUrlOfSubject(subject: string): string | undefined {
+  if (!subject.startsWith(NATS_URL_SUBJECT_PREFIX)) return undefined;
+  const match = /^([0-9]{1,3}(?:_[0-9]{1,3}){3})\.([0-9]{1,5})$/.exec(subject.slice(NATS_URL_SUBJECT_PREFIX.length));
+  if (match === null) return undefined;
+  const port = Number(match[2]);
+  if (port < 1 || port > 65535) return undefined;
+  return `${match[1]!.replaceAll("_", ".")}:${port}`;
+}
+
+/** The hosts a NATS port on `host` is reachable at: itself, or every IPv4 interface for 0.0.0.0. */
+export function advertisedNatsHosts(host: string): string[] {
+  if (host === "localhost") return ["127.0.0.1"];
+  if (host !== "0.0.0.0" && host !== "") return [host];
+  const hosts: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const address of list ?? []) if (address.family === "IPv4" && !address.internal) hosts.push(address.address);
+  }
+  return hosts.length === 0 ? ["127.0.0.1"] : [...new Set(hosts)];
+}
+
+/** Holds the advertisement subscriptions; takes no message. */
+const ADVERTISER: Consumer = { echo: false, deliver: () => false };
+
 /** Longest request timeout accepted (a day). */
 const REQUEST_TIMEOUT_MAX_MS = 86_400_000;
 
@@ -41,12 +88,18 @@ export class NodePubSub {
   readonly broker: Broker;
   readonly client: PubSubClient;
   private nats: NatsServer | undefined;
+  private readonly adverts: Subscription[] = [];
+  private urlsTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly nodeId: NodeId,
     private readonly logger: Logger,
     /** The engine's broker (overlay-wide, engine.pubsub.broker); a local-only one when omitted. */
     broker?: Broker,
+    /** Bytes toward the most backlogged overlay link (engine.pubsub.maxLinkBacklogBytes). */
+    private readonly overlayBacklog?: () => number,
+    /** Every subject other nodes hold interest in (engine.pubsub's mirror), for connect_urls. */
+    private readonly remoteSubjects?: () => Iterable<string>,
   ) {
     this.broker = broker ?? new Broker({ rng: new SeededRng(randomBytes(4).readUInt32BE(0)) });
     this.client = new PubSubClient(this.broker, {
@@ -63,13 +116,8 @@ export class NodePubSub {
 
   /** Opens the NATS client port. Rejects with SkeinError PORT_IN_USE / LISTEN_FAILED. */
   async startNats(options: NatsPortOptions): Promise<void> {
-    const [{ NatsServer }, { defaultConnectionConfig }, { NATS_DEFAULTS }] = await Promise.all([
-      import("../services/nats/server.js"),
-      import("../services/nats/connection.js"),
-      import("../services/nats/protocol.js"),
-    ]);
-    this.nats = await NatsServer.start(
-      this.broker,
+    const [{ defaultConnectionConfig }, { NATS_DEFAULTS }] = await Promise.all([import("../services/nats/connection.js"), import("../services/nats/protocol.js")]);
+    await this.startNatsServer(
       {
         host: options.host,
         port: options.port,
@@ -82,6 +130,46 @@ export class NodePubSub {
       },
       this.logger.child({ module: "nats" }),
     );
+  }
+
+  /**
+   * Opens a NATS port with a full configuration (`skein nats-server` with a cluster) on this
+   * node's broker: publishers paused on the overlay's backlog, the port advertised for
+   * connect_urls. Closed with the node. Rejects with SkeinError PORT_IN_USE / LISTEN_FAILED / BAD_CONFIG.
+   */
+  async startNatsServer(config: NatsServerConfig, logger: Logger): Promise<NatsServer> {
+    if (this.nats !== undefined) throw new SkeinError("BAD_ARGUMENT", "this node already has a NATS port");
+    const { NatsServer } = await import("./nats/server.js");
+    const server = await NatsServer.start(this.broker, config, logger);
+    this.nats = server;
+    const backlog = this.overlayBacklog;
+    if (backlog !== undefined) server.setOverlayBackpressure(() => backlog() > NATS_OVERLAY_PAUSE_BYTES);
+    this.advertise(server);
+    return server;
+  }
+
+  /**
+   * Announces this node's NATS client URLs to the overlay and keeps the port's connect_urls in
+   * step with the other nodes' announcements (see NATS_URL_SUBJECT_PREFIX). Also used by
+   * `skein nats-server` with a cluster.
+   */
+  advertise(server: NatsServer): void {
+    if (this.remoteSubjects === undefined) return;
+    for (const host of advertisedNatsHosts(server.host)) {
+      this.adverts.push(this.broker.subscribe(ADVERTISER, natsUrlSubject(host, server.port), undefined, `advert-${this.adverts.length}`));
+    }
+    const remoteSubjects = this.remoteSubjects;
+    const refresh = (): void => {
+      const urls: string[] = [];
+      for (const subject of remoteSubjects()) {
+        const url = natsUrlOfSubject(subject);
+        if (url !== undefined) urls.push(url);
+      }
+      server.setConnectUrls(urls);
+    };
+    refresh();
+    this.urlsTimer = setInterval(refresh, NATS_URLS_POLL_MS);
+    this.urlsTimer.unref();
   }
 
   subscribe(subject: string, options?: SubscribeOptions): PubSubSubscription {
@@ -147,6 +235,9 @@ export class NodePubSub {
   }
 
   async close(): Promise<void> {
+    if (this.urlsTimer !== undefined) clearInterval(this.urlsTimer);
+    this.urlsTimer = undefined;
+    for (const sub of this.adverts.splice(0)) this.broker.unsubscribe(sub);
     this.client.close();
     await this.nats?.close();
   }

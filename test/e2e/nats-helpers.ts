@@ -42,7 +42,8 @@ export async function startNatsProcess(command: string[], args: string[]): Promi
       portsFile = path.join(dir, name);
       return true;
     },
-    15_000,
+    // Generous: a loaded machine starts node processes slowly.
+    60_000,
   );
   const ports = JSON.parse(readFileSync(portsFile, "utf8")) as { nats: string[]; monitoring?: string[] };
   const clientUrl = ports.nats[0]!;

@@ -11,7 +11,15 @@ export const PubSubMessageType = {
   Digest: 3,
   Pull: 4,
   Data: 5,
+  DataBatch: 6,
 } as const;
+
+/**
+ * DATA frames for one next hop are batched (DATA_BATCH: type 6, then per frame a u32 length and
+ * the DATA frame) until the engine flushes its links, or until a batch holds this many bytes. A
+ * DATA frame larger than this travels alone.
+ */
+export const DATA_BATCH_MAX_BYTES = 32 * 1024;
 
 /** Entries one UPDATE or SNAPSHOT chunk carries at most. */
 export const MAX_ENTRIES_PER_MESSAGE = 512;
@@ -169,23 +177,125 @@ export function itemBytes(item: InterestItem): number {
  * header length and the header block + payload bytes, contiguous.
  */
 export function encodeDataBody(subject: string, reply: string, headerLength: number, bytes: Uint8Array): Uint8Array {
-  const s = encoder.encode(subject);
-  const r = encoder.encode(reply);
+  const s = encodeSubject(subject);
+  const r = reply === "" ? EMPTY : encodeSubject(reply);
   const out = new Uint8Array(2 + s.byteLength + 2 + r.byteLength + 4 + bytes.byteLength);
-  const view = new DataView(out.buffer);
   let at = 0;
-  view.setUint16(at, s.byteLength);
-  at += 2;
+  out[at++] = s.byteLength >>> 8;
+  out[at++] = s.byteLength & 0xff;
   out.set(s, at);
   at += s.byteLength;
-  view.setUint16(at, r.byteLength);
-  at += 2;
+  out[at++] = r.byteLength >>> 8;
+  out[at++] = r.byteLength & 0xff;
   out.set(r, at);
   at += r.byteLength;
-  view.setUint32(at, headerLength);
-  at += 4;
+  out[at++] = headerLength >>> 24;
+  out[at++] = (headerLength >>> 16) & 0xff;
+  out[at++] = (headerLength >>> 8) & 0xff;
+  out[at++] = headerLength & 0xff;
   out.set(bytes, at);
   return out;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A DATA body not yet encoded: what a publishing node writes straight into its per-hop batches
+ * (writeDataFrame), so that no buffer is allocated per message. `size` = encodeDataBody's length.
+ */
+export interface DataBodyParts {
+  subject: Uint8Array;
+  reply: Uint8Array;
+  headerLength: number;
+  bytes: Uint8Array;
+  size: number;
+}
+
+/** Fills `parts` (reused by the caller) for a message; subjects come from a small cache. */
+export function dataBodyParts(parts: DataBodyParts, subject: string, reply: string, headerLength: number, bytes: Uint8Array): DataBodyParts {
+  parts.subject = encodeSubject(subject);
+  parts.reply = reply === "" ? EMPTY : encodeSubject(reply);
+  parts.headerLength = headerLength;
+  parts.bytes = bytes;
+  parts.size = 2 + parts.subject.byteLength + 2 + parts.reply.byteLength + 4 + bytes.byteLength;
+  return parts;
+}
+
+export function bodyBytes(body: Uint8Array | DataBodyParts): number {
+  return body instanceof Uint8Array ? body.byteLength : body.size;
+}
+
+/** The encoded body (encodeDataBody's bytes) of parts, or the body itself. */
+export function materializeBody(body: Uint8Array | DataBodyParts): Uint8Array {
+  if (body instanceof Uint8Array) return body;
+  const out = new Uint8Array(body.size);
+  writeBody(out, 0, body);
+  return out;
+}
+
+function writeBody(out: Uint8Array, at: number, parts: DataBodyParts): number {
+  const s = parts.subject;
+  const r = parts.reply;
+  const headerLength = parts.headerLength;
+  out[at++] = s.byteLength >>> 8;
+  out[at++] = s.byteLength & 0xff;
+  out.set(s, at);
+  at += s.byteLength;
+  out[at++] = r.byteLength >>> 8;
+  out[at++] = r.byteLength & 0xff;
+  if (r.byteLength > 0) out.set(r, at);
+  at += r.byteLength;
+  out[at++] = headerLength >>> 24;
+  out[at++] = (headerLength >>> 16) & 0xff;
+  out[at++] = (headerLength >>> 8) & 0xff;
+  out[at++] = headerLength & 0xff;
+  out.set(parts.bytes, at);
+  return at + parts.bytes.byteLength;
+}
+/** Subjects seen recently, encoded (most publishes repeat a few subjects). */
+const SUBJECT_CACHE_MAX = 1024;
+const subjectCache = new Map<string, Uint8Array>();
+
+function encodeSubject(subject: string): Uint8Array {
+  let bytes = subjectCache.get(subject);
+  if (bytes === undefined) {
+    bytes = encoder.encode(subject);
+    if (subjectCache.size >= SUBJECT_CACHE_MAX) subjectCache.clear();
+    subjectCache.set(subject, bytes);
+  }
+  return bytes;
+}
+
+/** The last subject decoded (a stream of messages usually repeats its subject). */
+let lastSubject = "";
+let lastSubjectBytes = new Uint8Array(0);
+
+function lastSubjectMatches(bytes: Uint8Array, at: number, n: number): boolean {
+  if (n !== lastSubjectBytes.byteLength || n === 0) return false;
+  for (let i = 0; i < n; i++) if (bytes[at + i] !== lastSubjectBytes[i]) return false;
+  return true;
+}
+
+function rememberSubject(bytes: Uint8Array, at: number, n: number): string {
+  const subject = textAt(bytes, at, n);
+  lastSubject = subject;
+  lastSubjectBytes = bytes.slice(at, at + n);
+  return subject;
+}
+
+/** UTF-8 text at `at` (n bytes; the caller checked the bounds), with a fast path for short ASCII. */
+function textAt(bytes: Uint8Array, at: number, n: number): string {
+  if (n <= 64) {
+    let ascii = true;
+    for (let i = at; i < at + n; i++) {
+      if (bytes[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, bytes.subarray(at, at + n) as unknown as number[]);
+  }
+  return decoder.decode(bytes.subarray(at, at + n));
 }
 
 /** A DATA frame: type, ttl, the destination list, then `body` (from encodeDataBody) unchanged. */
@@ -217,6 +327,61 @@ export function encodeDataFrame(ttl: number, destinations: readonly DataDestinat
   }
   out.set(body, at);
   return out;
+}
+
+/** Bytes of a DATA frame for `destinations` before its body (encodeDataFrame's layout). */
+export function dataFrameHeaderBytes(destinations: readonly DataDestination[]): number {
+  let size = 1 + 1 + 2;
+  for (const destination of destinations) {
+    size += 4 + 1;
+    for (const queue of destination.queues) size += 1 + encoder.encode(queue).byteLength;
+  }
+  return size;
+}
+
+/**
+ * Writes the DATA frame encodeDataFrame would return into `out` at `at` (the caller sized it with
+ * dataFrameHeaderBytes + body). Returns the offset after it.
+ */
+export function writeDataFrame(out: Uint8Array, view: DataView, at: number, ttl: number, destinations: readonly DataDestination[], body: Uint8Array | DataBodyParts): number {
+  out[at] = PubSubMessageType.Data;
+  out[at + 1] = ttl;
+  view.setUint16(at + 2, destinations.length);
+  at += 4;
+  for (const destination of destinations) {
+    view.setUint32(at, destination.node);
+    at += 4;
+    out[at++] = destination.queues.length;
+    for (const queue of destination.queues) {
+      const q = encoder.encode(queue);
+      out[at++] = q.byteLength;
+      out.set(q, at);
+      at += q.byteLength;
+    }
+  }
+  if (!(body instanceof Uint8Array)) return writeBody(out, at, body);
+  out.set(body, at);
+  return at + body.byteLength;
+}
+
+/**
+ * Calls `each` with every DATA frame of a DATA_BATCH payload (subarrays, no copy). Returns an
+ * Error on a truncated or empty entry (the entries before it were handed over).
+ */
+export function forEachBatchedData(payload: Uint8Array, each: (frame: Uint8Array) => void): Error | undefined {
+  if (payload.byteLength < 1 || payload[0] !== PubSubMessageType.DataBatch) return new Error("not a DATA_BATCH frame");
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  let at = 1;
+  if (at === payload.byteLength) return new Error("empty DATA_BATCH");
+  while (at < payload.byteLength) {
+    if (payload.byteLength - at < 4) return new Error("truncated DATA_BATCH entry length");
+    const length = view.getUint32(at);
+    at += 4;
+    if (length === 0 || length > payload.byteLength - at) return new Error(`DATA_BATCH entry of ${length} bytes: expected 1..${payload.byteLength - at}`);
+    each(payload.subarray(at, at + length));
+    at += length;
+  }
+  return undefined;
 }
 
 // ─── Reading ──────────────────────────────────────────────────────────────────────────────────
@@ -324,20 +489,30 @@ export interface DataHeader {
 /** Reads a DATA frame's ttl and destination list only: what a relay needs. */
 export function decodeDataHeader(bytes: Uint8Array): DataHeader | Error {
   try {
-    const r = new Reader(bytes);
-    if (r.u8() !== PubSubMessageType.Data) return new Error("not a DATA frame");
-    const ttl = r.u8();
-    const n = r.u16();
+    const end = bytes.byteLength;
+    if (end < 4) throw truncated;
+    if (bytes[0] !== PubSubMessageType.Data) return new Error("not a DATA frame");
+    const ttl = bytes[1]!;
+    const n = (bytes[2]! << 8) | bytes[3]!;
     if (n === 0 || n > MAX_DATA_DESTINATIONS) return new Error(`${n} destinations: expected 1..${MAX_DATA_DESTINATIONS}`);
+    let at = 4;
     const destinations: DataDestination[] = [];
     for (let i = 0; i < n; i++) {
-      const node = r.u32();
-      const q = r.u8();
+      if (end - at < 5) throw truncated;
+      const node = ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+      const q = bytes[at + 4]!;
+      at += 5;
       const queues: string[] = [];
-      for (let k = 0; k < q; k++) queues.push(r.text(r.u8()));
+      for (let k = 0; k < q; k++) {
+        if (end - at < 1) throw truncated;
+        const length = bytes[at++]!;
+        if (end - at < length) throw truncated;
+        queues.push(textAt(bytes, at, length));
+        at += length;
+      }
       destinations.push({ node, queues });
     }
-    return { ttl, destinations, bodyOffset: r.at };
+    return { ttl, destinations, bodyOffset: at };
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }
@@ -353,13 +528,25 @@ export interface DataBody {
 
 export function decodeDataBody(bytes: Uint8Array, from: number): DataBody | Error {
   try {
-    const r = new Reader(bytes);
-    r.at = from;
-    const subject = r.text(r.u16());
-    const reply = r.text(r.u16());
-    const headerLength = r.u32();
-    if (headerLength > r.left()) return new Error(`header length ${headerLength} exceeds the ${r.left()} bytes left`);
-    return { subject, reply, headerLength, offset: r.at };
+    const end = bytes.byteLength;
+    let at = from;
+    if (end - at < 2) throw truncated;
+    const subjectLength = (bytes[at]! << 8) | bytes[at + 1]!;
+    at += 2;
+    if (end - at < subjectLength) throw truncated;
+    const subject = lastSubjectMatches(bytes, at, subjectLength) ? lastSubject : rememberSubject(bytes, at, subjectLength);
+    at += subjectLength;
+    if (end - at < 2) throw truncated;
+    const replyLength = (bytes[at]! << 8) | bytes[at + 1]!;
+    at += 2;
+    if (end - at < replyLength) throw truncated;
+    const reply = replyLength === 0 ? "" : textAt(bytes, at, replyLength);
+    at += replyLength;
+    if (end - at < 4) throw truncated;
+    const headerLength = ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+    at += 4;
+    if (headerLength > end - at) return new Error(`header length ${headerLength} exceeds the ${end - at} bytes left`);
+    return { subject, reply, headerLength, offset: at };
   } catch (error) {
     return error instanceof Error ? error : new Error(String(error));
   }

@@ -27,6 +27,14 @@ import { ModuleId } from "../../core/module.js";
 import type { NodeId } from "../../core/node-id.js";
 import { Broker, type InterestSink, type Message, NearestQueuePicker, type RemoteDelivery, type RemoteTarget } from "./broker.js";
 import {
+  bodyBytes,
+  type DataBodyParts,
+  dataBodyParts,
+  materializeBody,
+  DATA_BATCH_MAX_BYTES,
+  dataFrameHeaderBytes,
+  forEachBatchedData,
+  writeDataFrame,
   DATA_TTL,
   type DataDestination,
   type DigestItem,
@@ -134,6 +142,12 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
   private readonly staging = new Map<string, Staging>();
   private readonly pulledAt = new Map<string, number>();
   private knownNeighbours = new Set<NodeId>();
+  /** Reused for every local publish (deliver → split → batches, synchronously). */
+  private readonly parts: DataBodyParts = { subject: new Uint8Array(0), reply: new Uint8Array(0), headerLength: 0, bytes: new Uint8Array(0), size: 0 };
+  /** DATA frames waiting for the engine's next flush, per next hop (flushBatches). */
+  private readonly batches = new Map<NodeId, { bytes: Uint8Array; view: DataView; length: number }>();
+  /** Per next hop: the size of its last flushed batch plus a quarter (the next one's first allocation). */
+  private readonly lastBatchBytes = new Map<NodeId, number>();
   private nextCheckAt = 0;
   private nextDigestAt = 0;
   private now = 0;
@@ -185,7 +199,8 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
 
   deliver(targets: readonly RemoteTarget[], msg: Message): void {
     this.beforeSend?.();
-    const body = encodeDataBody(msg.subject, msg.reply, msg.headerLength, msg.bytes.subarray(msg.offset, msg.offset + msg.totalLength));
+    // Written straight into each next hop's batch: no buffer per message.
+    const body = dataBodyParts(this.parts, msg.subject, msg.reply, msg.headerLength, msg.bytes.subarray(msg.offset, msg.offset + msg.totalLength));
     this.counters.dataOut++;
     this.split(targets, body, DATA_TTL);
   }
@@ -197,6 +212,14 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
     const payload = frame.payload;
     if (payload.byteLength > 0 && payload[0] === PubSubMessageType.Data) {
       this.onData(payload);
+      return;
+    }
+    if (payload.byteLength > 0 && payload[0] === PubSubMessageType.DataBatch) {
+      const error = forEachBatchedData(payload, this.onDataBound);
+      if (error !== undefined) {
+        this.counters.malformed++;
+        this.host.logger.debug({ source: frame.source, error: error.message }, "malformed pub/sub DATA_BATCH (its earlier entries were delivered)");
+      }
       return;
     }
     const message = decodePubSubMessage(payload);
@@ -482,6 +505,7 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
       if (!this.knownNeighbours.has(neighbour)) this.sendDigest(neighbour);
     }
     this.knownNeighbours = current;
+    for (const hop of this.lastBatchBytes.keys()) if (!current.has(hop)) this.lastBatchBytes.delete(hop);
   }
 
   private checkReachability(now: number): void {
@@ -501,6 +525,66 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
   }
 
   // ─── Data ──────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Bytes waiting toward the most backlogged neighbour (below the module, outside the engine as
+   * the runtime reports it, and in this module's batch). The NATS port pauses publishers above a
+   * threshold, so that a fast publisher meets the link's pace instead of LINK_MAX_BACKLOG_BYTES.
+   */
+  maxLinkBacklogBytes(): number {
+    let max = 0;
+    for (const neighbour of this.host.neighbours()) {
+      const bytes = this.host.linkBacklogBytes(neighbour) + (this.externalBacklog?.(neighbour) ?? 0) + (this.batches.get(neighbour)?.length ?? 0);
+      if (bytes > max) max = bytes;
+    }
+    return max;
+  }
+
+  private readonly onDataBound = (payload: Uint8Array): void => this.onData(payload);
+
+  /**
+   * Hands every next hop's batch of DATA frames to the engine (one DATA_BATCH frame each). The
+   * engine calls it when it flushes its links, so what one turn of the event loop published
+   * leaves as one frame per link.
+   */
+  flushBatches(): void {
+    if (this.batches.size === 0) return;
+    for (const [hop, batch] of this.batches) {
+      if (batch.length > 1) this.sendTo(hop, batch.bytes.subarray(0, batch.length), true);
+      this.lastBatchBytes.set(hop, batch.length + (batch.length >>> 2));
+    }
+    this.batches.clear();
+  }
+
+  /** Appends one DATA frame (ttl, destinations, body) to `hop`'s batch; a large one goes alone. */
+  private enqueueData(hop: NodeId, ttl: number, destinations: readonly DataDestination[], body: Uint8Array | DataBodyParts): void {
+    const size = dataFrameHeaderBytes(destinations) + bodyBytes(body);
+    let batch = this.batches.get(hop);
+    if (1 + 4 + size > DATA_BATCH_MAX_BYTES) {
+      // Alone, after what is batched for this hop (order per link holds).
+      if (batch !== undefined && batch.length > 1) this.sendTo(hop, batch.bytes.subarray(0, batch.length), true);
+      this.batches.delete(hop);
+      this.sendTo(hop, encodeDataFrame(ttl, destinations, materializeBody(body)), true);
+      return;
+    }
+    if (batch !== undefined && batch.length + 4 + size > DATA_BATCH_MAX_BYTES) {
+      this.sendTo(hop, batch.bytes.subarray(0, batch.length), true);
+      batch = undefined;
+    }
+    if (batch === undefined || batch.length + 4 + size > batch.bytes.byteLength) {
+      // A fresh buffer per batch: the engine may keep the one it was handed until it is written.
+      // Sized after the hop's last batch, so that a steady stream rarely grows one.
+      const hint = batch === undefined ? (this.lastBatchBytes.get(hop) ?? 0) : 2 * batch.length;
+      const capacity = Math.min(DATA_BATCH_MAX_BYTES, Math.max(4096, hint, 2 * ((batch?.length ?? 1) + 4 + size)));
+      const bytes = new Uint8Array(capacity);
+      bytes[0] = PubSubMessageType.DataBatch;
+      if (batch !== undefined) bytes.set(batch.bytes.subarray(1, batch.length), 1);
+      batch = { bytes, view: new DataView(bytes.buffer), length: batch?.length ?? 1 };
+      this.batches.set(hop, batch);
+    }
+    batch.view.setUint32(batch.length, size);
+    batch.length = writeDataFrame(batch.bytes, batch.view, batch.length + 4, ttl, destinations, body);
+  }
 
   private onData(payload: Uint8Array): void {
     const header = decodeDataHeader(payload);
@@ -540,7 +624,15 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
   }
 
   /** One DATA frame per next hop with the destinations behind it: each link carries the message once. */
-  private split(destinations: readonly DataDestination[], body: Uint8Array, ttl: number): void {
+  private split(destinations: readonly DataDestination[], body: Uint8Array | DataBodyParts, ttl: number): void {
+    // The common case, one destination without oversized queue lists: no grouping needed.
+    if (destinations.length === 1 && destinations[0]!.queues.length <= MAX_QUEUES_PER_DESTINATION) {
+      const hop = this.host.nextHop(destinations[0]!.node);
+      if (hop === undefined) this.counters.noRoute++;
+      else if (this.host.linkBacklogBytes(hop) + (this.externalBacklog?.(hop) ?? 0) + (this.batches.get(hop)?.length ?? 0) > LINK_MAX_BACKLOG_BYTES) this.counters.linkDropped++;
+      else this.enqueueData(hop, ttl, destinations, body);
+      return;
+    }
     const byHop = new Map<NodeId, DataDestination[]>();
     for (const destination of destinations) {
       const hop = this.host.nextHop(destination.node);
@@ -554,14 +646,14 @@ export class PubSubOverlay implements EngineModule<PubSubControl, PubSubEvent>, 
       list.push(queues === destination.queues ? destination : { node: destination.node, queues });
     }
     for (const [hop, list] of byHop) {
-      const backlog = this.host.linkBacklogBytes(hop) + (this.externalBacklog?.(hop) ?? 0);
+      const backlog = this.host.linkBacklogBytes(hop) + (this.externalBacklog?.(hop) ?? 0) + (this.batches.get(hop)?.length ?? 0);
       if (backlog > LINK_MAX_BACKLOG_BYTES) {
         this.counters.linkDropped++;
         continue;
       }
       for (let i = 0; i < list.length; i += MAX_DATA_DESTINATIONS) {
         const chunk = list.length <= MAX_DATA_DESTINATIONS ? list : list.slice(i, i + MAX_DATA_DESTINATIONS);
-        this.sendTo(hop, encodeDataFrame(ttl, chunk, body), true);
+        this.enqueueData(hop, ttl, chunk, body);
       }
     }
   }

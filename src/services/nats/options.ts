@@ -10,7 +10,7 @@ import type { AuthorizationSpec, PermissionsSpec, SubjectPermission, UserSpec } 
 import type { ConfMap, ConfValue } from "./conf.js";
 import { type ConnectionConfig, defaultConnectionConfig } from "./connection.js";
 import { NATS_DEFAULTS } from "./protocol.js";
-import type { ClusterConfig, NatsServerConfig } from "./server.js";
+import type { ClusterConfig, NatsServerConfig } from "./config.js";
 
 /** nats-server's flags as the CLI hands them over (strings; booleans for -D/-V). */
 export interface NatsServerFlags {

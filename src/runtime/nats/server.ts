@@ -4,7 +4,8 @@
  * writes (all output produced while handling one inbound chunk goes out as one corked write per
  * connection), the monitoring HTTP endpoints, lame-duck mode and reloads.
  *
- * I/O lives here only; everything the protocol decides is in connection.ts.
+ * I/O lives here only (src/runtime: the only layer that touches the outside world); everything the
+ * protocol decides is in services/nats/connection.ts, the monitoring JSON in services/nats/monitor.ts.
  */
 import { randomBytes } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
@@ -13,10 +14,13 @@ import { availableParallelism } from "node:os";
 import { SkeinError } from "../../core/errors.js";
 import type { Logger } from "../../core/log.js";
 import type { Broker, Subscription } from "../../features/pubsub/broker.js";
-import { type AuthorizationSpec, Authenticator, checkAuthorization } from "./auth.js";
-import { type CloseReason, type ConnectionConfig, type ConnectionHost, NatsConnection } from "./connection.js";
-import { connz, healthz, parseConnzQuery, type ServerSnapshot, subsz, varz } from "./monitor.js";
-import { errLine, NATS_COMPAT_VERSION, NatsErr, type ServerInfo } from "./protocol.js";
+import { type AuthorizationSpec, Authenticator, checkAuthorization } from "../../services/nats/auth.js";
+import type { NatsServerConfig } from "../../services/nats/config.js";
+import { type CloseReason, type ConnectionConfig, type ConnectionHost, NatsConnection } from "../../services/nats/connection.js";
+import { connz, healthz, parseConnzQuery, type ServerSnapshot, subsz, varz } from "../../services/nats/monitor.js";
+import { errLine, NATS_COMPAT_VERSION, NatsErr, type ServerInfo } from "../../services/nats/protocol.js";
+
+export type { ClusterConfig, NatsServerConfig } from "../../services/nats/config.js";
 
 /** How long a closing connection may take to flush its last bytes before it is destroyed. */
 export const CLOSE_FLUSH_GRACE_MS = 1_000;
@@ -32,6 +36,8 @@ export const STALL_MAX_MS = 100;
 export const STALL_PROGRESS_MS = 1_000;
 /** How often backlogged connections are checked against write_deadline. */
 const WRITE_DEADLINE_CHECK_MS = 250;
+/** How often a publisher paused on the overlay's backlog checks whether it may go on. */
+const OVERLAY_CHECK_MS = 1;
 
 interface Entry {
   connection: NatsConnection;
@@ -47,34 +53,8 @@ interface Entry {
   stalling: Set<Entry>;
   /** This connection's socket is paused (stalled on a subscriber) until this timer fires or it is resumed. */
   stallTimer: NodeJS.Timeout | undefined;
-}
-
-export interface ClusterConfig {
-  name?: string;
-  host?: string;
-  port?: number;
-  routes: string[];
-}
-
-export interface NatsServerConfig {
-  /** Interface to listen on (nats-server's default is 0.0.0.0). */
-  host: string;
-  /** 0 = any free port. */
-  port: number;
-  serverName?: string;
-  connection: ConnectionConfig;
-  authorization?: AuthorizationSpec;
-  maxConnections: number;
-  /** Monitoring HTTP endpoints; port 0 = any free port. */
-  monitor?: { host: string; port: number };
-  /** Parsed and reported; not acted on yet (routes become skein links with the overlay). */
-  cluster?: ClusterConfig;
-  lameDuckDurationMs: number;
-  lameDuckGracePeriodMs: number;
-  /** Log every protocol operation at debug level (-V). */
-  trace?: boolean;
-  /** skein's version, reported as `skein` in INFO and /varz. */
-  skeinVersion: string;
+  /** This connection's socket is paused because the overlay's links are backlogged (setOverlayBackpressure). */
+  overlayTimer: NodeJS.Timeout | undefined;
 }
 
 export interface NatsServerStats {
@@ -121,6 +101,7 @@ export class NatsServer implements ConnectionHost {
   private closedStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0 };
   private slowConsumers = 0;
   private connectUrls: string[] = [];
+  private overlayBusy: (() => boolean) | undefined;
   private lameDuckMode = false;
   private listener: Server | undefined;
   private http: HttpServer | undefined;
@@ -258,6 +239,16 @@ export class NatsServer implements ConnectionHost {
     this.flushDirty();
   }
 
+  /**
+   * Across the overlay: `busy()` says whether the links toward other nodes hold more than they
+   * should. After handling a connection's input while it is busy, that connection's socket is
+   * paused until it is not (at most STALL_MAX_MS each time): publishers meet the links' pace
+   * instead of their bytes being dropped at the per-link bound.
+   */
+  setOverlayBackpressure(busy: (() => boolean) | undefined): void {
+    this.overlayBusy = busy;
+  }
+
   /** Other servers' (nodes') client URLs, `host:port`; clients that asked for async INFO get them. */
   setConnectUrls(urls: string[]): void {
     const self = `${advertisedHost(this.cfg.host)}:${this.port}`;
@@ -359,7 +350,7 @@ export class NatsServer implements ConnectionHost {
     this.totalConnections++;
     const now = monoNow();
     const connection = new NatsConnection(this, cid, ip, port, now);
-    const entry: Entry = { connection, socket, timer: undefined, armedAt: Infinity, backlogSince: undefined, lastDrainAt: now, lastBytesWritten: 0, stalling: new Set(), stallTimer: undefined };
+    const entry: Entry = { connection, socket, timer: undefined, armedAt: Infinity, backlogSince: undefined, lastDrainAt: now, lastBytesWritten: 0, stalling: new Set(), stallTimer: undefined, overlayTimer: undefined };
     this.connections.set(cid, entry);
     this.logger.debug({ cid, ip, port }, "client connection created");
     socket.on("data", (chunk: Buffer) => {
@@ -376,6 +367,7 @@ export class NatsServer implements ConnectionHost {
       this.flushDirty();
       this.inputEntry = undefined;
       this.arm(cid);
+      if (this.overlayBusy?.() === true) this.pauseForOverlay(entry);
     });
     socket.on("drain", () => {
       connection.socketPending = socket.writableLength;
@@ -466,7 +458,25 @@ export class NatsServer implements ConnectionHost {
     if (publisher.stallTimer === undefined) return;
     clearTimeout(publisher.stallTimer);
     publisher.stallTimer = undefined;
-    if (!publisher.socket.destroyed) publisher.socket.resume();
+    if (!publisher.socket.destroyed && publisher.overlayTimer === undefined) publisher.socket.resume();
+  }
+
+  /** Pauses `entry`'s input while the overlay is busy, at most STALL_MAX_MS. */
+  private pauseForOverlay(entry: Entry): void {
+    if (entry.overlayTimer !== undefined || entry.socket.destroyed) return;
+    entry.socket.pause();
+    const started = monoNow();
+    const check = (): void => {
+      if (!entry.socket.destroyed && this.overlayBusy?.() === true && monoNow() - started < STALL_MAX_MS) {
+        entry.overlayTimer = setTimeout(check, OVERLAY_CHECK_MS);
+        entry.overlayTimer.unref();
+        return;
+      }
+      entry.overlayTimer = undefined;
+      if (!entry.socket.destroyed && entry.stallTimer === undefined) entry.socket.resume();
+    };
+    entry.overlayTimer = setTimeout(check, OVERLAY_CHECK_MS);
+    entry.overlayTimer.unref();
   }
 
   private forgetStalls(entry: Entry): void {
@@ -475,6 +485,8 @@ export class NatsServer implements ConnectionHost {
     entry.stalling.clear();
     if (entry.stallTimer !== undefined) clearTimeout(entry.stallTimer);
     entry.stallTimer = undefined;
+    if (entry.overlayTimer !== undefined) clearTimeout(entry.overlayTimer);
+    entry.overlayTimer = undefined;
   }
 
   /** Cuts connections whose socket made no progress for write_deadline while bytes waited. */
