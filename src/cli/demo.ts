@@ -104,16 +104,7 @@ export function renderDemo(view: DemoView): string {
       ]);
     });
   }
-  const n = view.nodes.length;
-  const lines = [
-    `skein demo: ${running}/${n} node${n === 1 ? "" : "s"} running on 127.0.0.1 with emulated Internet latency, ${formatDuration(view.elapsedMs)}`,
-    ...(view.webUrl === undefined ? [] : [`web view: ${view.webUrl}`]),
-    ...renderTable(DEMO_COLUMNS, rows),
-    `links up: ${upPairs.size} of ${(n * (n - 1)) / 2} pairs`,
-    ...notes,
-  ];
-  if (view.hint !== undefined) lines.push(view.hint);
-  return `${lines.join("\n")}\n`;
+  return demoScreen(view, renderTable(DEMO_COLUMNS, rows), running, upPairs.size, notes);
 }
 
 const COMPACT_COLUMNS = [
@@ -154,12 +145,17 @@ export function renderDemoCompact(view: DemoView): string {
     const median = rtts.length === 0 ? undefined : rtts.length % 2 === 1 ? rtts[(rtts.length - 1) / 2] : (rtts[rtts.length / 2 - 1]! + rtts[rtts.length / 2]!) / 2;
     rows.push([...first, String(up.length), formatNumber(rtts[0]), formatNumber(median), formatNumber(rtts.at(-1)), formatPercent(Math.max(...up.map((neighbour) => neighbour.loss ?? 0)))]);
   }
+  return demoScreen(view, renderTable(COMPACT_COLUMNS, rows), running, upPairs.size, notes);
+}
+
+/** The frame around either table: the header line, the web view's URL, the links summary, notes. */
+function demoScreen(view: DemoView, table: string[], running: number, upLinks: number, notes: string[]): string {
   const n = view.nodes.length;
   const lines = [
     `skein demo: ${running}/${n} node${n === 1 ? "" : "s"} running on 127.0.0.1 with emulated Internet latency, ${formatDuration(view.elapsedMs)}`,
     ...(view.webUrl === undefined ? [] : [`web view: ${view.webUrl}`]),
-    ...renderTable(COMPACT_COLUMNS, rows),
-    `links up: ${upPairs.size} of ${(n * (n - 1)) / 2} pairs`,
+    ...table,
+    `links up: ${upLinks} of ${(n * (n - 1)) / 2} pairs`,
     ...notes,
   ];
   if (view.hint !== undefined) lines.push(view.hint);

@@ -44,7 +44,7 @@ export interface ServerSnapshot {
   maxPending: number;
   cluster: { name?: string; host?: string; port?: number; routes: string[] } | undefined;
   connectUrls: string[];
-  /** Wall-clock ms (Date.now()) of start, config load and now. */
+  /** Wall-clock ms since the epoch of start, config load and now (read by the runtime's server). */
   startWallMs: number;
   configLoadWallMs: number;
   nowWallMs: number;
