@@ -129,6 +129,7 @@ export interface RoutingFlags {
   paths?: string;
   insecure?: boolean;
   samplePairs?: string;
+  progress?: boolean;
 }
 
 /** `skein sim routing`: one JSON report line; with --paths FILE, one JSON line per routed pair in FILE. */
@@ -152,6 +153,11 @@ export async function runRoutingCommand(flags: RoutingFlags, write: (text: strin
   if (loss !== undefined) params.loss = loss;
   if (jitter !== undefined && jitter > 0) params.jitter = { kind: "relative", ratio: jitter };
   if (samplePairs !== undefined) params.samplePairs = samplePairs;
+  if (flags.progress === true) {
+    const startedAt = Date.now();
+    params.onProgress = ({ virtualMs, fullyRouted, nodes: total, events }) =>
+      void process.stderr.write(`sim routing: ${(virtualMs / 1000).toFixed(0)} s simulated, ${fullyRouted}/${total} nodes route to every other, ${events} events, ${((Date.now() - startedAt) / 1000).toFixed(1)} s wall\n`);
+  }
   const { report, paths } = scenarioRun(() => scenario.runRoutingScenario(params));
   if (flags.paths !== undefined && paths !== undefined) {
     const text = paths.map((path) => JSON.stringify(path)).join("\n") + (paths.length > 0 ? "\n" : "");

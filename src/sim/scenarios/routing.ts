@@ -37,6 +37,21 @@ export interface RoutingScenarioOptions {
    * (the secure channel has its own tests and benchmarks). Default false.
    */
   insecure?: boolean;
+  /**
+   * Called every `progressEveryMs` of virtual time (default 1000) with the virtual time, how many
+   * nodes route to every other node, and the simulator's event count: for long runs (`--progress`).
+   * Observes only (same seed → same report with or without it).
+   */
+  onProgress?: (progress: RoutingProgress) => void;
+  progressEveryMs?: number;
+}
+
+export interface RoutingProgress {
+  virtualMs: number;
+  /** Nodes with a route to every other node. */
+  fullyRouted: number;
+  nodes: number;
+  events: number;
 }
 
 /** JSON-able; keys always in this order (same seed → identical JSON text). Latencies are RTTs in ms. */
@@ -76,6 +91,10 @@ export interface RoutingReport {
   max_links: number;
   /** Route-table storage per node (typed arrays and maps), mean, bytes. */
   table_bytes_per_node: number;
+  /** All routing state per node: the table above plus the forwarding map (destination → next hop), mean, bytes. */
+  route_memory_bytes_per_node: number;
+  /** True when `pairs` is a seeded random sample of the N·(N−1) ordered pairs (`samplePairs`). */
+  pairs_sampled: boolean;
   seed: number;
   max_neighbours: number;
   duration_s: number;
@@ -150,6 +169,17 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
     else sim.at(sim.now + ALL_ROUTED_CHECK_MS, checkAllRouted);
   };
   sim.at(ALL_ROUTED_CHECK_MS, checkAllRouted);
+  const onProgress = options.onProgress;
+  if (onProgress !== undefined) {
+    const every = options.progressEveryMs ?? 1000;
+    const report = (): void => {
+      let fullyRouted = 0;
+      for (const id of sim.nodeIds()) if ((sim.engine(id)?.routerStats().routed ?? 0) >= n - 1) fullyRouted++;
+      onProgress({ virtualMs: sim.now, fullyRouted, nodes: n, events: sim.stats().eventsProcessed });
+      if (sim.now + every <= durationS * 1000) sim.at(sim.now + every, report);
+    };
+    sim.at(every, report);
+  }
 
   sim.runUntil(durationS * 1000);
   const controlBytes = tracer.controlBytes;
@@ -157,29 +187,37 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
   let links = 0;
   let maxLinks = 0;
   let tableBytes = 0;
+  let forwardingBytes = 0;
   for (const id of sim.nodeIds()) {
     const up = sim.neighbours(id).filter((neighbour) => neighbour.state === "up").length;
     links += up;
     maxLinks = Math.max(maxLinks, up);
-    tableBytes += sim.engine(id)?.routerStats().tableBytes ?? 0;
+    const stats = sim.engine(id)?.routerStats();
+    tableBytes += stats?.tableBytes ?? 0;
+    forwardingBytes += stats?.forwardingBytes ?? 0;
   }
 
   // The measurement: one traced datagram from every node to every other (or to a sample), all at once.
   measuring = true;
   const destinationsOf = measuredPairs(n, options.samplePairs, seed);
+  let sent = 0;
   for (let source = 1; source <= n; source++) {
     if (!sim.isUp(source)) continue;
     sim.call(source, (engine, now) => {
       for (const destination of destinationsOf(source)) {
         try {
           engine.send(now, destination, tracePayload(source, destination), { reliable: false });
+          sent++;
         } catch {
           // NO_ROUTE: counted as unreachable below.
         }
       }
     });
   }
-  sim.runFor(MEASURE_MS);
+  // Until every traced frame has arrived, or MEASURE_MS for the ones lost on the way. Once all
+  // have arrived no traced frame moves any more, so stopping early changes no figure, and saves
+  // simulating seconds of a large network for nothing.
+  sim.runUntilCondition(() => delivered.size >= sent, sim.now + MEASURE_MS);
 
   const table = rttTable(options.matrix, names);
   const optimal = allPairsShortest(table, n);
@@ -236,6 +274,8 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
     links_per_node: round3(links / n),
     max_links: maxLinks,
     table_bytes_per_node: Math.round(tableBytes / n),
+    route_memory_bytes_per_node: Math.round((tableBytes + forwardingBytes) / n),
+    pairs_sampled: pairs < n * (n - 1),
     seed,
     max_neighbours: options.maxNeighbours ?? 32,
     duration_s: durationS,
