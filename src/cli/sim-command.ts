@@ -155,8 +155,12 @@ export async function runRoutingCommand(flags: RoutingFlags, write: (text: strin
   if (samplePairs !== undefined) params.samplePairs = samplePairs;
   if (flags.progress === true) {
     const startedAt = Date.now();
-    params.onProgress = ({ virtualMs, fullyRouted, nodes: total, events }) =>
-      void process.stderr.write(`sim routing: ${(virtualMs / 1000).toFixed(0)} s simulated, ${fullyRouted}/${total} nodes route to every other, ${events} events, ${((Date.now() - startedAt) / 1000).toFixed(1)} s wall\n`);
+    params.onProgress = (progress) =>
+      void process.stderr.write(
+        `sim routing: ${(progress.virtualMs / 1000).toFixed(0)} s simulated, ${progress.fullyRouted}/${progress.nodes} nodes route to every other, ` +
+          `control ${Math.round(progress.controlBytesPerNodePerS)} B/node/s so far, route state ${Math.round(progress.routeMemoryBytesPerNode)} B/node, ` +
+          `${progress.events} events, heap ${Math.round(process.memoryUsage().heapUsed / 1e6)} MB, ${((Date.now() - startedAt) / 1000).toFixed(1)} s wall\n`,
+      );
   }
   const { report, paths } = scenarioRun(() => scenario.runRoutingScenario(params));
   if (flags.paths !== undefined && paths !== undefined) {

@@ -52,6 +52,10 @@ export interface RoutingProgress {
   fullyRouted: number;
   nodes: number;
   events: number;
+  /** Routing control traffic so far, per node per second of the run. */
+  controlBytesPerNodePerS: number;
+  /** Mean routing state per node now (table + forwarding map), bytes. */
+  routeMemoryBytesPerNode: number;
 }
 
 /** JSON-able; keys always in this order (same seed → identical JSON text). Latencies are RTTs in ms. */
@@ -174,8 +178,20 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
     const every = options.progressEveryMs ?? 1000;
     const report = (): void => {
       let fullyRouted = 0;
-      for (const id of sim.nodeIds()) if ((sim.engine(id)?.routerStats().routed ?? 0) >= n - 1) fullyRouted++;
-      onProgress({ virtualMs: sim.now, fullyRouted, nodes: n, events: sim.stats().eventsProcessed });
+      let routeBytes = 0;
+      for (const id of sim.nodeIds()) {
+        const stats = sim.engine(id)?.routerStats();
+        if ((stats?.routed ?? 0) >= n - 1) fullyRouted++;
+        routeBytes += (stats?.tableBytes ?? 0) + (stats?.forwardingBytes ?? 0);
+      }
+      onProgress({
+        virtualMs: sim.now,
+        fullyRouted,
+        nodes: n,
+        events: sim.stats().eventsProcessed,
+        controlBytesPerNodePerS: sim.now > 0 ? tracer.controlBytes / n / (sim.now / 1000) : 0,
+        routeMemoryBytesPerNode: routeBytes / n,
+      });
       if (sim.now + every <= durationS * 1000) sim.at(sim.now + every, report);
     };
     sim.at(every, report);
