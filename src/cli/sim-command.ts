@@ -157,7 +157,8 @@ export async function runRoutingCommand(flags: RoutingFlags, write: (text: strin
     const startedAt = Date.now();
     params.onProgress = (progress) =>
       void process.stderr.write(
-        `sim routing: ${(progress.virtualMs / 1000).toFixed(0)} s simulated, ${progress.fullyRouted}/${progress.nodes} nodes route to every other, ` +
+        `sim routing: ${(progress.virtualMs / 1000).toFixed(0)} s simulated, ${progress.fullyRouted}/${progress.nodes} nodes route to every other, ${progress.linked} linked, ` +
+          `${progress.meanRouted.toFixed(1)} destinations routed per node, ` +
           `control ${Math.round(progress.controlBytesPerNodePerS)} B/node/s so far, route state ${Math.round(progress.routeMemoryBytesPerNode)} B/node, ` +
           `${progress.events} events, heap ${Math.round(process.memoryUsage().heapUsed / 1e6)} MB, ${((Date.now() - startedAt) / 1000).toFixed(1)} s wall\n`,
       );

@@ -50,6 +50,10 @@ export interface RoutingProgress {
   virtualMs: number;
   /** Nodes with a route to every other node. */
   fullyRouted: number;
+  /** Destinations routed per node, mean. */
+  meanRouted: number;
+  /** Nodes with at least one link up. */
+  linked: number;
   nodes: number;
   events: number;
   /** Routing control traffic so far, per node per second of the run. */
@@ -179,14 +183,21 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
     const report = (): void => {
       let fullyRouted = 0;
       let routeBytes = 0;
+      let routedSum = 0;
+      let linked = 0;
       for (const id of sim.nodeIds()) {
         const stats = sim.engine(id)?.routerStats();
-        if ((stats?.routed ?? 0) >= n - 1) fullyRouted++;
+        const routed = stats?.routed ?? 0;
+        if (routed >= n - 1) fullyRouted++;
+        routedSum += routed;
+        if (sim.neighbours(id).some((neighbour) => neighbour.state === "up")) linked++;
         routeBytes += (stats?.tableBytes ?? 0) + (stats?.forwardingBytes ?? 0);
       }
       onProgress({
         virtualMs: sim.now,
         fullyRouted,
+        meanRouted: routedSum / n,
+        linked,
         nodes: n,
         events: sim.stats().eventsProcessed,
         controlBytesPerNodePerS: sim.now > 0 ? tracer.controlBytes / n / (sim.now / 1000) : 0,
