@@ -129,6 +129,7 @@ export interface RoutingFlags {
   paths?: string;
   insecure?: boolean;
   samplePairs?: string;
+  measureS?: string;
   progress?: boolean;
 }
 
@@ -144,6 +145,7 @@ export async function runRoutingCommand(flags: RoutingFlags, write: (text: strin
   const loss = parseNumberFlag("--loss", flags.loss, 0, 1, "expected a packet loss probability in 0..1, e.g. 0.01");
   const jitter = parseNumberFlag("--jitter", flags.jitter, 0, 1, "expected a jitter ratio in 0..1 (standard deviation as a share of each pair's one-way delay), e.g. 0.05");
   const samplePairs = parseIntegerFlag("--sample-pairs", flags.samplePairs, 1, 100_000_000);
+  const measureS = parseNumberFlag("--measure-s", flags.measureS, 0.001, 3600, "expected how long the traced frames get to arrive, simulated seconds in (0, 3600]");
   const scenario = await import("../sim/scenarios/routing.js");
   const params: RoutingScenarioOptions = { matrix, collectPaths: flags.paths !== undefined, insecure: flags.insecure === true };
   if (nodes !== undefined) params.nodes = nodes;
@@ -153,6 +155,7 @@ export async function runRoutingCommand(flags: RoutingFlags, write: (text: strin
   if (loss !== undefined) params.loss = loss;
   if (jitter !== undefined && jitter > 0) params.jitter = { kind: "relative", ratio: jitter };
   if (samplePairs !== undefined) params.samplePairs = samplePairs;
+  if (measureS !== undefined) params.measureMs = measureS * 1000;
   if (flags.progress === true) {
     const startedAt = Date.now();
     params.onProgress = (progress) =>

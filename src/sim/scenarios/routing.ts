@@ -31,6 +31,12 @@ export interface RoutingScenarioOptions {
   collectPaths?: boolean;
   /** Measure this many ordered pairs drawn at random (seeded) instead of all N·(N−1): large networks. */
   samplePairs?: number;
+  /**
+   * How long the traced frames get to arrive, virtual ms (default MEASURE_MS, 10 s). The
+   * measurement ends earlier once every one has arrived; a frame lost on the way keeps it running
+   * to this limit, which costs minutes of wall time on a thousand nodes.
+   */
+  measureMs?: number;
   logger?: Logger;
   /**
    * Plaintext links (no handshake, no sealing): the same routing, several times faster to simulate
@@ -133,6 +139,8 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
   const durationS = options.durationS ?? ROUTING_DEFAULT_DURATION_S;
   if (!(durationS > 0) || !Number.isFinite(durationS)) throw new RangeError(`durationS must be a positive number of seconds, got ${durationS}`);
   const loss = options.loss ?? 0;
+  const measureMs = options.measureMs ?? MEASURE_MS;
+  if (!(measureMs > 0) || !Number.isFinite(measureMs)) throw new RangeError(`measureMs must be a positive number of ms, got ${measureMs}`);
   const sim = new Simulator<NodeEngine>({
     matrix: options.matrix,
     ...(options.nodes !== undefined ? { nodes: options.nodes } : {}),
@@ -143,7 +151,7 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
       ...(options.hopCostMs !== undefined ? { routeHopCostMs: options.hopCostMs } : {}),
     },
     ...(options.logger ? { logger: options.logger } : {}),
-    maxDurationMs: durationS * 1000 + MEASURE_MS + 60_000,
+    maxDurationMs: durationS * 1000 + measureMs + 60_000,
     maxEvents: 2_000_000_000,
     maxRecords: 0,
     ...(options.insecure === true ? { createEngine: (config: EngineConfig) => new NodeEngine({ ...config, insecure: true }) } : {}),
@@ -244,7 +252,7 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
   // Until every traced frame has arrived, or MEASURE_MS for the ones lost on the way. Once all
   // have arrived no traced frame moves any more, so stopping early changes no figure, and saves
   // simulating seconds of a large network for nothing.
-  sim.runUntilCondition(() => delivered.size >= sent, sim.now + MEASURE_MS);
+  sim.runUntilCondition(() => delivered.size >= sent, sim.now + measureMs);
 
   const table = rttTable(options.matrix, names);
   const optimal = allPairsShortest(table, n);
