@@ -145,6 +145,8 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
     .option("--jitter <RATIO>", "delay jitter: standard deviation as a share of each pair's one-way delay, 0..1")
     .option("--paths <FILE>", "also write one JSON line per routed pair to FILE: {\"src\",\"dst\",\"hops\":[…]} (matrix names)")
     .option("--sample-pairs <N>", "measure N random ordered pairs instead of all (large networks)")
+    .option("--measure-s <S>", "simulated seconds the traced frames get to arrive (default 10; ends earlier once all arrived)")
+    .option("--progress", "print the simulated time, routed nodes and wall time to stderr every simulated second")
     .option("--insecure", "plaintext links: the same routing, faster to simulate")
     .action(async (flags: RoutingFlags) => {
       result.code = await runRoutingCommand(flags, io.stdout);

@@ -129,6 +129,8 @@ export interface RoutingFlags {
   paths?: string;
   insecure?: boolean;
   samplePairs?: string;
+  measureS?: string;
+  progress?: boolean;
 }
 
 /** `skein sim routing`: one JSON report line; with --paths FILE, one JSON line per routed pair in FILE. */
@@ -143,6 +145,7 @@ export async function runRoutingCommand(flags: RoutingFlags, write: (text: strin
   const loss = parseNumberFlag("--loss", flags.loss, 0, 1, "expected a packet loss probability in 0..1, e.g. 0.01");
   const jitter = parseNumberFlag("--jitter", flags.jitter, 0, 1, "expected a jitter ratio in 0..1 (standard deviation as a share of each pair's one-way delay), e.g. 0.05");
   const samplePairs = parseIntegerFlag("--sample-pairs", flags.samplePairs, 1, 100_000_000);
+  const measureS = parseNumberFlag("--measure-s", flags.measureS, 0.001, 3600, "expected how long the traced frames get to arrive, simulated seconds in (0, 3600]");
   const scenario = await import("../sim/scenarios/routing.js");
   const params: RoutingScenarioOptions = { matrix, collectPaths: flags.paths !== undefined, insecure: flags.insecure === true };
   if (nodes !== undefined) params.nodes = nodes;
@@ -152,6 +155,17 @@ export async function runRoutingCommand(flags: RoutingFlags, write: (text: strin
   if (loss !== undefined) params.loss = loss;
   if (jitter !== undefined && jitter > 0) params.jitter = { kind: "relative", ratio: jitter };
   if (samplePairs !== undefined) params.samplePairs = samplePairs;
+  if (measureS !== undefined) params.measureMs = measureS * 1000;
+  if (flags.progress === true) {
+    const startedAt = Date.now();
+    params.onProgress = (progress) =>
+      void process.stderr.write(
+        `sim routing: ${(progress.virtualMs / 1000).toFixed(0)} s simulated, ${progress.fullyRouted}/${progress.nodes} nodes route to every other, ${progress.linked} linked, ` +
+          `${progress.meanRouted.toFixed(1)} destinations routed per node, ` +
+          `control ${Math.round(progress.controlBytesPerNodePerS)} B/node/s so far, route state ${Math.round(progress.routeMemoryBytesPerNode)} B/node, ` +
+          `${progress.events} events, heap ${Math.round(process.memoryUsage().heapUsed / 1e6)} MB, ${((Date.now() - startedAt) / 1000).toFixed(1)} s wall\n`,
+      );
+  }
   const { report, paths } = scenarioRun(() => scenario.runRoutingScenario(params));
   if (flags.paths !== undefined && paths !== undefined) {
     const text = paths.map((path) => JSON.stringify(path)).join("\n") + (paths.length > 0 ? "\n" : "");

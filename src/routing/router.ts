@@ -168,6 +168,8 @@ export interface RouterStats {
   malformed: number;
   tableFull: number;
   tableBytes: number;
+  /** The forwarding map (destination → next hop), estimated like the table's Maps: 40 bytes per entry. */
+  forwardingBytes: number;
 }
 
 interface PendingProbe {
@@ -1124,6 +1126,7 @@ export class Router {
       routed: this.forwarding.size,
       ...this.counters,
       tableBytes: this.table.memoryBytes(),
+      forwardingBytes: 40 * this.forwarding.size,
     };
   }
 }

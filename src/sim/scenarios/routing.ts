@@ -31,12 +31,41 @@ export interface RoutingScenarioOptions {
   collectPaths?: boolean;
   /** Measure this many ordered pairs drawn at random (seeded) instead of all N·(N−1): large networks. */
   samplePairs?: number;
+  /**
+   * How long the traced frames get to arrive, virtual ms (default MEASURE_MS, 10 s). The
+   * measurement ends earlier once every one has arrived; a frame lost on the way keeps it running
+   * to this limit, which costs minutes of wall time on a thousand nodes.
+   */
+  measureMs?: number;
   logger?: Logger;
   /**
    * Plaintext links (no handshake, no sealing): the same routing, several times faster to simulate
    * (the secure channel has its own tests and benchmarks). Default false.
    */
   insecure?: boolean;
+  /**
+   * Called every `progressEveryMs` of virtual time (default 1000) with the virtual time, how many
+   * nodes route to every other node, and the simulator's event count: for long runs (`--progress`).
+   * Observes only (same seed → same report with or without it).
+   */
+  onProgress?: (progress: RoutingProgress) => void;
+  progressEveryMs?: number;
+}
+
+export interface RoutingProgress {
+  virtualMs: number;
+  /** Nodes with a route to every other node. */
+  fullyRouted: number;
+  /** Destinations routed per node, mean. */
+  meanRouted: number;
+  /** Nodes with at least one link up. */
+  linked: number;
+  nodes: number;
+  events: number;
+  /** Routing control traffic so far, per node per second of the run. */
+  controlBytesPerNodePerS: number;
+  /** Mean routing state per node now (table + forwarding map), bytes. */
+  routeMemoryBytesPerNode: number;
 }
 
 /** JSON-able; keys always in this order (same seed → identical JSON text). Latencies are RTTs in ms. */
@@ -76,6 +105,10 @@ export interface RoutingReport {
   max_links: number;
   /** Route-table storage per node (typed arrays and maps), mean, bytes. */
   table_bytes_per_node: number;
+  /** All routing state per node: the table above plus the forwarding map (destination → next hop), mean, bytes. */
+  route_memory_bytes_per_node: number;
+  /** True when `pairs` is a seeded random sample of the N·(N−1) ordered pairs (`samplePairs`). */
+  pairs_sampled: boolean;
   seed: number;
   max_neighbours: number;
   duration_s: number;
@@ -106,6 +139,8 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
   const durationS = options.durationS ?? ROUTING_DEFAULT_DURATION_S;
   if (!(durationS > 0) || !Number.isFinite(durationS)) throw new RangeError(`durationS must be a positive number of seconds, got ${durationS}`);
   const loss = options.loss ?? 0;
+  const measureMs = options.measureMs ?? MEASURE_MS;
+  if (!(measureMs > 0) || !Number.isFinite(measureMs)) throw new RangeError(`measureMs must be a positive number of ms, got ${measureMs}`);
   const sim = new Simulator<NodeEngine>({
     matrix: options.matrix,
     ...(options.nodes !== undefined ? { nodes: options.nodes } : {}),
@@ -116,7 +151,7 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
       ...(options.hopCostMs !== undefined ? { routeHopCostMs: options.hopCostMs } : {}),
     },
     ...(options.logger ? { logger: options.logger } : {}),
-    maxDurationMs: durationS * 1000 + MEASURE_MS + 60_000,
+    maxDurationMs: durationS * 1000 + measureMs + 60_000,
     maxEvents: 2_000_000_000,
     maxRecords: 0,
     ...(options.insecure === true ? { createEngine: (config: EngineConfig) => new NodeEngine({ ...config, insecure: true }) } : {}),
@@ -150,6 +185,36 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
     else sim.at(sim.now + ALL_ROUTED_CHECK_MS, checkAllRouted);
   };
   sim.at(ALL_ROUTED_CHECK_MS, checkAllRouted);
+  const onProgress = options.onProgress;
+  if (onProgress !== undefined) {
+    const every = options.progressEveryMs ?? 1000;
+    const report = (): void => {
+      let fullyRouted = 0;
+      let routeBytes = 0;
+      let routedSum = 0;
+      let linked = 0;
+      for (const id of sim.nodeIds()) {
+        const stats = sim.engine(id)?.routerStats();
+        const routed = stats?.routed ?? 0;
+        if (routed >= n - 1) fullyRouted++;
+        routedSum += routed;
+        if (sim.neighbours(id).some((neighbour) => neighbour.state === "up")) linked++;
+        routeBytes += (stats?.tableBytes ?? 0) + (stats?.forwardingBytes ?? 0);
+      }
+      onProgress({
+        virtualMs: sim.now,
+        fullyRouted,
+        meanRouted: routedSum / n,
+        linked,
+        nodes: n,
+        events: sim.stats().eventsProcessed,
+        controlBytesPerNodePerS: sim.now > 0 ? tracer.controlBytes / n / (sim.now / 1000) : 0,
+        routeMemoryBytesPerNode: routeBytes / n,
+      });
+      if (sim.now + every <= durationS * 1000) sim.at(sim.now + every, report);
+    };
+    sim.at(every, report);
+  }
 
   sim.runUntil(durationS * 1000);
   const controlBytes = tracer.controlBytes;
@@ -157,16 +222,20 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
   let links = 0;
   let maxLinks = 0;
   let tableBytes = 0;
+  let forwardingBytes = 0;
   for (const id of sim.nodeIds()) {
     const up = sim.neighbours(id).filter((neighbour) => neighbour.state === "up").length;
     links += up;
     maxLinks = Math.max(maxLinks, up);
-    tableBytes += sim.engine(id)?.routerStats().tableBytes ?? 0;
+    const stats = sim.engine(id)?.routerStats();
+    tableBytes += stats?.tableBytes ?? 0;
+    forwardingBytes += stats?.forwardingBytes ?? 0;
   }
 
   // The measurement: one traced datagram from every node to every other (or to a sample), all at once.
   measuring = true;
   const destinationsOf = measuredPairs(n, options.samplePairs, seed);
+  let sent = 0;
   for (let source = 1; source <= n; source++) {
     if (!sim.isUp(source)) continue;
     sim.call(source, (engine, now) => {
@@ -175,6 +244,7 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
         tracer.expect(source, destination, payload);
         try {
           engine.send(now, destination, payload, { reliable: false });
+          sent++;
         } catch {
           tracer.unexpect(source, destination, payload);
           // NO_ROUTE: counted as unreachable below.
@@ -182,7 +252,10 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
       }
     });
   }
-  sim.runFor(MEASURE_MS);
+  // Until every traced frame has arrived, or MEASURE_MS for the ones lost on the way. Once all
+  // have arrived no traced frame moves any more, so stopping early changes no figure, and saves
+  // simulating seconds of a large network for nothing.
+  sim.runUntilCondition(() => delivered.size >= sent, sim.now + measureMs);
 
   const table = rttTable(options.matrix, names);
   const optimal = allPairsShortest(table, n);
@@ -239,6 +312,8 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
     links_per_node: round3(links / n),
     max_links: maxLinks,
     table_bytes_per_node: Math.round(tableBytes / n),
+    route_memory_bytes_per_node: Math.round((tableBytes + forwardingBytes) / n),
+    pairs_sampled: pairs < n * (n - 1),
     seed,
     max_neighbours: options.maxNeighbours ?? 32,
     duration_s: durationS,
