@@ -146,6 +146,8 @@ export function buildProgram(io: CliIo, result: RunResult): Command {
     .option("--paths <FILE>", "also write one JSON line per routed pair to FILE: {\"src\",\"dst\",\"hops\":[…]} (matrix names)")
     .option("--sample-pairs <N>", "measure N random ordered pairs instead of all (large networks)")
     .option("--measure-s <S>", "simulated seconds the traced frames get to arrive (default 10; ends earlier once all arrived)")
+    .option("--seed-nodes <K>", "every node joins through nodes 1..K (default 1)")
+    .option("--start-spread-s <S>", "nodes other than the seeds start at random times within S simulated seconds (default 0.5)")
     .option("--progress", "print the simulated time, routed nodes and wall time to stderr every simulated second")
     .option("--insecure", "plaintext links: the same routing, faster to simulate")
     .action(async (flags: RoutingFlags) => {

@@ -130,6 +130,8 @@ export interface RoutingFlags {
   insecure?: boolean;
   samplePairs?: string;
   measureS?: string;
+  seedNodes?: string;
+  startSpreadS?: string;
   progress?: boolean;
 }
 
@@ -146,6 +148,8 @@ export async function runRoutingCommand(flags: RoutingFlags, write: (text: strin
   const jitter = parseNumberFlag("--jitter", flags.jitter, 0, 1, "expected a jitter ratio in 0..1 (standard deviation as a share of each pair's one-way delay), e.g. 0.05");
   const samplePairs = parseIntegerFlag("--sample-pairs", flags.samplePairs, 1, 100_000_000);
   const measureS = parseNumberFlag("--measure-s", flags.measureS, 0.001, 3600, "expected how long the traced frames get to arrive, simulated seconds in (0, 3600]");
+  const seedNodes = parseIntegerFlag("--seed-nodes", flags.seedNodes, 1, nodes ?? names);
+  const startSpreadS = parseNumberFlag("--start-spread-s", flags.startSpreadS, 0, 3600, "expected the simulated seconds over which non-seed nodes start, in [0, 3600]");
   const scenario = await import("../sim/scenarios/routing.js");
   const params: RoutingScenarioOptions = { matrix, collectPaths: flags.paths !== undefined, insecure: flags.insecure === true };
   if (nodes !== undefined) params.nodes = nodes;
@@ -156,6 +160,8 @@ export async function runRoutingCommand(flags: RoutingFlags, write: (text: strin
   if (jitter !== undefined && jitter > 0) params.jitter = { kind: "relative", ratio: jitter };
   if (samplePairs !== undefined) params.samplePairs = samplePairs;
   if (measureS !== undefined) params.measureMs = measureS * 1000;
+  if (seedNodes !== undefined) params.seedNodes = seedNodes;
+  if (startSpreadS !== undefined) params.startSpreadMs = startSpreadS * 1000;
   if (flags.progress === true) {
     const startedAt = Date.now();
     params.onProgress = (progress) =>

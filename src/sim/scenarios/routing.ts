@@ -37,6 +37,13 @@ export interface RoutingScenarioOptions {
    * to this limit, which costs minutes of wall time on a thousand nodes.
    */
   measureMs?: number;
+  /**
+   * How many seed nodes (NodeIds 1..K) every node is given (default 1). With one seed and a short
+   * start spread, every node joins through node 1 at once: a flash crowd.
+   */
+  seedNodes?: number;
+  /** Non-seed nodes start at random times in [0, startSpreadMs] (default the simulator's, 500 ms). */
+  startSpreadMs?: number;
   logger?: Logger;
   /**
    * Plaintext links (no handshake, no sealing): the same routing, several times faster to simulate
@@ -151,6 +158,8 @@ export function runRoutingScenario(options: RoutingScenarioOptions): RoutingResu
       ...(options.hopCostMs !== undefined ? { routeHopCostMs: options.hopCostMs } : {}),
     },
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.seedNodes !== undefined ? { seeds: Array.from({ length: options.seedNodes }, (_, index) => index + 1) } : {}),
+    ...(options.startSpreadMs !== undefined ? { startSpreadMs: options.startSpreadMs } : {}),
     maxDurationMs: durationS * 1000 + measureMs + 60_000,
     maxEvents: 2_000_000_000,
     maxRecords: 0,
