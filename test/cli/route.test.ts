@@ -120,6 +120,14 @@ test("skein sim routing and failover print one JSON line; --paths writes the hop
     const bad = await runCli(["sim", "routing", "--matrix", matrixFile, "--max-neighbours", "0"]);
     assert.equal(bad.code, 2);
     assert.equal(bad.stderr, 'skein: bad --max-neighbours value "0": expected an integer in 1..65535\n');
+    // A network joining through three seeds over 2 s: everything routed, no loop.
+    const seeded = await runCli(["sim", "routing", "--matrix", matrixFile, "--seed", "3", "--duration-s", "10", "--seed-nodes", "3", "--start-spread-s", "2"]);
+    assert.equal(seeded.code, 0, seeded.stderr);
+    const seededReport = JSON.parse(seeded.stdout) as { pairs: number; unreachable_pairs: number; loops: number };
+    assert.deepEqual([seededReport.pairs, seededReport.unreachable_pairs, seededReport.loops], [30, 0, 0]);
+    const tooManySeeds = await runCli(["sim", "routing", "--matrix", matrixFile, "--seed-nodes", "7"]);
+    assert.equal(tooManySeeds.code, 2);
+    assert.match(tooManySeeds.stderr, /^skein: bad --seed-nodes value "7": expected an integer in 1\.\.6/);
     const missing = await runCli(["sim", "failover"]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^skein: missing --matrix/);
