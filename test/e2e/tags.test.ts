@@ -34,19 +34,7 @@ test("nodes with matching tags link, others don't; tags show in /api/node and sk
   // Everyone knows everyone through the seed: the plain nodes mesh, the selective one (3) links to
   // its seed and the edge node only.
   const expected = { 1: [2, 3, 4], 2: [1, 3, 4], 3: [1, 2], 4: [1, 2] };
-  let last = "";
-  await waitFor(
-    `links ${JSON.stringify(expected)}`,
-    async () => {
-      const views = await Promise.all([1, 2, 3, 4].map((id) => getNode(webs[id]!)));
-      const seen = Object.fromEntries(views.map((view) => [view.id, upNeighbourIds(view)]));
-      last = JSON.stringify(seen);
-      return last === JSON.stringify(expected);
-    },
-    60_000,
-  ).catch((error: unknown) => {
-    throw new Error(`${String(error)}; last seen ${last}`);
-  });
+  await waitForLinks(webs, expected);
 
   const view = (await getNode(webs[3]!)) as unknown as { local_tags: string[]; connect_tags: string[]; neighbours: { id: number; tags: string[] }[] };
   assert.deepEqual(view.local_tags, []);
@@ -91,18 +79,7 @@ test("CA mode: tags come from certificates (skein ca sign --tags); a tag the cer
   // 3 wants `edge` or `other`: node 2 (certified edge); node 4 advertises nothing (its claim is not
   // in its certificate, and it gave --local-tags, so not `other` either): 3 does not link to it.
   const expected = { 1: [2, 3, 4], 2: [1, 3, 4], 3: [1, 2], 4: [1, 2] };
-  let last = "";
-  await waitFor(
-    `links ${JSON.stringify(expected)}`,
-    async () => {
-      const views = await Promise.all([1, 2, 3, 4].map((id) => getNode(webs[id]!)));
-      last = JSON.stringify(Object.fromEntries(views.map((view) => [view.id, upNeighbourIds(view)])));
-      return last === JSON.stringify(expected);
-    },
-    60_000,
-  ).catch((error: unknown) => {
-    throw new Error(`${String(error)}; last seen ${last}`);
-  });
+  await waitForLinks(webs, expected);
   const tagsOf = async (id: number) => (await getNode(webs[id]!)) as unknown as { local_tags: string[]; neighbours: { id: number; tags: string[] }[] };
   assert.deepEqual((await tagsOf(2)).local_tags, ["edge"]);
   assert.deepEqual((await tagsOf(4)).local_tags, []);
@@ -132,3 +109,19 @@ test("bad tags stop skein node with one clear line (exit 2)", async () => {
     assert.ok(text.includes(`bad ${flag} value "${value}": ${reason}`), text);
   }
 });
+
+/** Waits until every node's up neighbours (GET /api/node) are exactly `expected`; the error shows the last view. */
+async function waitForLinks(webs: Record<number, string>, expected: Record<number, number[]>): Promise<void> {
+  let last = "";
+  await waitFor(
+    `links ${JSON.stringify(expected)}`,
+    async () => {
+      const views = await Promise.all(Object.keys(webs).map((id) => getNode(webs[Number(id)]!)));
+      last = JSON.stringify(Object.fromEntries(views.map((view) => [view.id, upNeighbourIds(view)])));
+      return last === JSON.stringify(expected);
+    },
+    60_000,
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)}; last seen ${last}`);
+  });
+}
