@@ -10,6 +10,9 @@
  *
  * Four stacks, same workloads:
  *  - raw_net: a 4-byte big-endian length + payload on one node:net socket (the bar to beat);
+ *  - sealed_net: raw_net with every record sealed by node:crypto's ChaCha20-Poly1305 (counter
+ *    nonce, header as associated data, a fixed key and no handshake): the least work any encrypted
+ *    link in Node does per byte, so the ceiling an encrypted skein link is measured against;
  *  - raw_dgram: one payload per node:dgram datagram, no reliability (UDP baseline, loses data);
  *  - skein_tcp / skein_udp: two skein nodes, `send(…, { reliable: true })` and `messages()`.
  *
@@ -18,6 +21,7 @@
  */
 import dgram from "node:dgram";
 import net from "node:net";
+import { createCipheriv, createDecipheriv, createSecretKey } from "node:crypto";
 import { once } from "node:events";
 import type { SkeinNode } from "../src/index.js";
 import {
@@ -114,22 +118,70 @@ class LengthPrefixReader {
   }
 }
 
+/**
+ * sealed_net's records: u32 length | 12-byte nonce (u32 0, u64 counter) | ciphertext | 16-byte
+ * tag, the length and nonce authenticated as associated data. The same AEAD calls a skein record
+ * makes (session.ts), without an engine around them. Both sides use one fixed key: this baseline
+ * measures the per-byte cost of sealing, not a handshake.
+ */
+class RecordSealer {
+  private static readonly key = createSecretKey(Buffer.alloc(32, 0x5e));
+  private sendCounter = 0;
+  private receiveCounter = 0;
+
+  /** The pieces of one record, for one corked write. */
+  seal(data: Uint8Array): Buffer[] {
+    const header = Buffer.allocUnsafe(16);
+    header.writeUInt32BE(12 + data.byteLength + 16, 0);
+    header.writeUInt32BE(0, 4);
+    header.writeUInt32BE(Math.floor(this.sendCounter / 0x1_0000_0000), 8);
+    header.writeUInt32BE(this.sendCounter >>> 0, 12);
+    this.sendCounter += 1;
+    const cipher = createCipheriv("chacha20-poly1305", RecordSealer.key, header.subarray(4), { authTagLength: 16 });
+    cipher.setAAD(header, { plaintextLength: data.byteLength });
+    const ciphertext = cipher.update(data);
+    cipher.final();
+    return [header, ciphertext, cipher.getAuthTag()];
+  }
+
+  /** The plaintext of one record's body (what follows its u32 length). Throws on a bad record. */
+  open(body: Uint8Array): Uint8Array {
+    const length = body.byteLength - 28;
+    if (length < 0) throw new Error(`sealed record of ${body.byteLength} bytes is too short`);
+    const nonce = body.subarray(0, 12);
+    const counter = Buffer.from(nonce.buffer, nonce.byteOffset, 12).readBigUInt64BE(4);
+    if (counter !== BigInt(this.receiveCounter)) throw new Error(`sealed record ${counter} where ${this.receiveCounter} was next`);
+    this.receiveCounter += 1;
+    const aad = Buffer.allocUnsafe(16);
+    aad.writeUInt32BE(body.byteLength, 0);
+    aad.set(nonce, 4);
+    const decipher = createDecipheriv("chacha20-poly1305", RecordSealer.key, nonce, { authTagLength: 16 });
+    decipher.setAAD(aad, { plaintextLength: length });
+    decipher.setAuthTag(body.subarray(12 + length));
+    const plaintext = decipher.update(body.subarray(12, 12 + length));
+    decipher.final();
+    return plaintext;
+  }
+}
+
 class RawNetEndpoint implements Endpoint {
   private drainWaiter: Promise<void> | undefined;
 
   private constructor(
     private readonly socket: net.Socket,
     private readonly server: net.Server | undefined,
+    /** sealed_net: seals every record (and `attach` opened every received one). */
+    private readonly sealer: RecordSealer | undefined,
   ) {}
 
-  private static attach(socket: net.Socket, deliver: Deliver): void {
+  private static attach(socket: net.Socket, deliver: Deliver, sealer: RecordSealer | undefined): void {
     socket.setNoDelay(true);
-    const reader = new LengthPrefixReader(deliver);
+    const reader = new LengthPrefixReader(sealer === undefined ? deliver : (body) => deliver(sealer.open(body)));
     socket.on("data", (chunk: Buffer) => reader.push(chunk));
     socket.on("error", () => {});
   }
 
-  static async listen(deliver: Deliver, connected: (endpoint: RawNetEndpoint) => void): Promise<{ server: net.Server; address: string }> {
+  static async listen(deliver: Deliver, connected: (endpoint: RawNetEndpoint) => void, sealed = false): Promise<{ server: net.Server; address: string }> {
     let taken = false;
     const server = net.createServer({ noDelay: true, highWaterMark: RAW_NET_HIGH_WATER_BYTES }, (socket) => {
       if (taken) {
@@ -146,8 +198,9 @@ class RawNetEndpoint implements Endpoint {
         return;
       }
       taken = true;
-      RawNetEndpoint.attach(socket, deliver);
-      connected(new RawNetEndpoint(socket, server));
+      const sealer = sealed ? new RecordSealer() : undefined;
+      RawNetEndpoint.attach(socket, deliver, sealer);
+      connected(new RawNetEndpoint(socket, server, sealer));
     });
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
@@ -155,15 +208,18 @@ class RawNetEndpoint implements Endpoint {
     return { server, address: `127.0.0.1:${port}` };
   }
 
-  static async connect(address: string, deliver: Deliver): Promise<RawNetEndpoint> {
+  static async connect(address: string, deliver: Deliver, sealed = false): Promise<RawNetEndpoint> {
     const [host, port] = splitHostPort(address);
     const socket = net.connect({ host, port, noDelay: true, highWaterMark: RAW_NET_HIGH_WATER_BYTES } as net.NetConnectOpts);
-    RawNetEndpoint.attach(socket, deliver);
+    const sealer = sealed ? new RecordSealer() : undefined;
+    RawNetEndpoint.attach(socket, deliver, sealer);
     await once(socket, "connect");
-    return new RawNetEndpoint(socket, undefined);
+    return new RawNetEndpoint(socket, undefined, sealer);
   }
 
+  /** raw_net: the framed bytes, built once. sealed_net: the payload (every send seals it anew). */
   prepare(data: Uint8Array): Uint8Array {
+    if (this.sealer !== undefined) return data;
     const frame = Buffer.allocUnsafe(4 + data.byteLength);
     frame.writeUInt32BE(data.byteLength, 0);
     frame.set(data, 4);
@@ -178,11 +234,20 @@ class RawNetEndpoint implements Endpoint {
   }
 
   sendPrepared(prepared: Uint8Array): Promise<void> | undefined {
-    return this.socket.write(prepared) ? undefined : this.drained();
+    if (this.sealer === undefined) return this.socket.write(prepared) ? undefined : this.drained();
+    // One corked write of the record's pieces: they leave in one writev, as skein's do.
+    const [header, ciphertext, tag] = this.sealer.seal(prepared);
+    this.socket.cork();
+    this.socket.write(header!);
+    this.socket.write(ciphertext!);
+    const room = this.socket.write(tag!);
+    this.socket.uncork();
+    return room ? undefined : this.drained();
   }
 
   reply(data: Uint8Array): void {
-    this.socket.write(this.prepare(data));
+    if (this.sealer !== undefined) void this.sendPrepared(data);
+    else this.socket.write(this.prepare(data));
   }
 
   async flushed(): Promise<void> {}
@@ -467,8 +532,9 @@ class Peer {
   /** Server: starts listening; returns the address to announce. */
   async listen(): Promise<string> {
     switch (this.spec.mode) {
-      case "raw_net": {
-        const { address } = await RawNetEndpoint.listen(this.deliver, (endpoint) => this.setEndpoint(endpoint));
+      case "raw_net":
+      case "sealed_net": {
+        const { address } = await RawNetEndpoint.listen(this.deliver, (endpoint) => this.setEndpoint(endpoint), this.spec.mode === "sealed_net");
         return address;
       }
       case "raw_dgram": {
@@ -500,7 +566,8 @@ class Peer {
     let endpoint: Endpoint;
     switch (this.spec.mode) {
       case "raw_net":
-        endpoint = await RawNetEndpoint.connect(address, this.deliver);
+      case "sealed_net":
+        endpoint = await RawNetEndpoint.connect(address, this.deliver, this.spec.mode === "sealed_net");
         break;
       case "raw_dgram":
         endpoint = await RawDgramEndpoint.connect(address, this.deliver);

@@ -6,7 +6,7 @@
  */
 
 /** Which stack a peer process runs. */
-export type PeerMode = "raw_net" | "raw_dgram" | "skein_tcp" | "skein_udp";
+export type PeerMode = "raw_net" | "sealed_net" | "raw_dgram" | "skein_tcp" | "skein_udp";
 export type PeerRole = "server" | "client";
 
 export interface PeerSpec {

@@ -7,6 +7,9 @@
  * configuration never leak into another. Configurations, in order:
  *
  *   raw_net      u32 length + payload on one node:net socket: the baseline of every figure
+ *   sealed_net   raw_net with every message sealed by node:crypto ChaCha20-Poly1305, as a skein
+ *                record is (with tcp): the ceiling of any encrypted Node link on this machine,
+ *                named on every encrypted tcp figure as sealed_net_value
  *   raw_dgram    node:dgram, one payload per datagram, no reliability (with udp; extra baseline)
  *   skein tcp    plaintext links (createBenchmarkNode, insecure: the baseline of encryption)
  *   skein tcp    createNode({ tcpPort: 0 }), the other seeded with 1@/ip4/127.0.0.1/tcp/PORT
@@ -181,7 +184,7 @@ class PeerProcess {
     readonly spec: PeerSpec,
     options: Options,
   ) {
-    const nodeArgs = options.cpuProfDir !== undefined && spec.mode.startsWith("skein") ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+    const nodeArgs = [...(process.env.LINK_PEER_NODE_ARGS?.split(" ").filter(Boolean) ?? []), ...(options.cpuProfDir !== undefined && (spec.mode.startsWith("skein") || spec.mode === "sealed_net") ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : [])];
     const args = [...nodeArgs, PEER_PATH, JSON.stringify(spec)];
     const stdio: ("ignore" | "pipe" | "ipc")[] = ["ignore", "pipe", "pipe", "ipc"];
     // taskset execs node in the same process, so the IPC channel (an inherited fd) survives.
@@ -355,7 +358,7 @@ async function runConfig(config: Config, options: Options): Promise<Results> {
       results.connectMs = (await client.call<{ ms: number }>({ cmd: "connect", address }, 30_000)).ms;
     });
     if (!connected) return results;
-    if (options.workloads.has("idle")) {
+    if (options.workloads.has("idle") && config.mode !== "sealed_net") {
       await attempt("idle_rss", async () => {
         await sleep(d.idleMs);
         const [a, b] = await memory();
@@ -467,7 +470,7 @@ function emit(config: Config, options: Options, figure: Figure): void {
   process.stdout.write(JSON.stringify(line) + "\n");
 }
 
-function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | undefined, plain: Results | undefined, options: Options): void {
+function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | undefined, plain: Results | undefined, sealed: Results | undefined, options: Options): void {
   const d = options.durations;
   const has = (workload: Workload): boolean => options.workloads.has(workload);
   const err = (key: string): string | undefined => r.errors[key] ?? r.errors.connect ?? r.errors.setup;
@@ -485,6 +488,14 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
   // The encrypted configuration's figures also name the plaintext one's (same transport, same run).
   const alsoPlain = (value: number | undefined, digits: number): Record<string, unknown> =>
     plain === undefined ? {} : { plaintext_value: value === undefined ? null : round(value, digits) };
+  // …and the sealed_net baseline's: node:crypto records without skein, the most it could reach.
+  const alsoSealed = (value: number | undefined, baseline: number | undefined, digits: number): Record<string, unknown> =>
+    sealed === undefined
+      ? {}
+      : {
+          sealed_net_value: baseline === undefined ? null : round(baseline, digits),
+          ratio_to_sealed_net: value === undefined || baseline === undefined || baseline <= 0 ? null : round(value / baseline, 3),
+        };
 
   if (config.bulk && has("bulk")) {
     emit(config, options, {
@@ -497,7 +508,7 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
       target: { ratio: TARGET.throughputRatio },
       reference: REFERENCE.bulk_mb_per_s,
       secureTarget: { min: SECURE_TARGET.bulkMbPerS },
-      extra: { message_bytes: BULK_MESSAGE_BYTES, ...delivery(r.bulk), sender, ...alsoPlain(plain?.bulk?.mbPerS, 1) },
+      extra: { message_bytes: BULK_MESSAGE_BYTES, ...delivery(r.bulk), sender, ...alsoPlain(plain?.bulk?.mbPerS, 1), ...alsoSealed(r.bulk?.mbPerS, sealed?.bulk?.mbPerS, 1) },
       error: r.bulk === undefined ? err("bulk") : undefined,
     });
   }
@@ -515,6 +526,7 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
       secureTarget: { min: SECURE_TARGET.msgsPerS },
       extra: {
         ...alsoPlain(plain?.small?.msgsPerS, 0),
+        ...alsoSealed(r.small?.msgsPerS, sealed?.small?.msgsPerS, 0),
         ...small,
         ...delivery(r.small),
         sender,
@@ -535,7 +547,7 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
       digits: 1,
       target: { ratio: TARGET.echoP50Ratio },
       reference: REFERENCE.echo_p50_us,
-      extra: { ...echo, ...alsoPlain(plain?.echo?.p50, 1), ...alsoDgram(dgram?.echo?.p50, 1) },
+      extra: { ...echo, ...alsoPlain(plain?.echo?.p50, 1), ...alsoSealed(r.echo?.p50, sealed?.echo?.p50, 1), ...alsoDgram(dgram?.echo?.p50, 1) },
       error: r.echo === undefined ? err("echo") : undefined,
     });
     emit(config, options, {
@@ -549,6 +561,8 @@ function emitConfig(config: Config, r: Results, raw: Results, dgram: Results | u
       error: r.echo === undefined ? err("echo") : undefined,
     });
   }
+  // A baseline of the data path only: no handshake to time, no node to weigh.
+  if (config.mode === "sealed_net") return;
   emit(config, options, {
     metric: "connect_to_first_echo_ms",
     unit: "ms",
@@ -733,12 +747,16 @@ export async function runLink(args: string[]): Promise<number> {
   warn(`node ${process.version}, ${options.quick ? "quick" : "full"} run, transport ${t}, cpu pinning ${options.pin}`);
   const raw = await step({ transport: "raw_net", mode: "raw_net", fields: {}, bulk: true, accept: configs.some((config) => config.accept === true) });
   const dgram = withUdp ? await step({ transport: "raw_dgram", mode: "raw_dgram", fields: {}, bulk: false }) : undefined;
-  let failed = Object.keys(raw.errors).length > 0 || (dgram !== undefined && Object.keys(dgram.errors).length > 0);
+  const sealedConfig: Config = { transport: "sealed_net", mode: "sealed_net", fields: { security: "node:crypto records, no handshake" }, bulk: true };
+  const sealed = configs.some((config) => config.mode === "skein_tcp" && config.insecure !== true) ? await step(sealedConfig) : undefined;
+  if (sealed !== undefined) emitConfig(sealedConfig, sealed, raw, undefined, undefined, undefined, options);
+  let failed = [raw, dgram, sealed].some((results) => results !== undefined && Object.keys(results.errors).length > 0);
   // The plaintext run of a transport comes right before its encrypted run, which names its figures.
   let plain: Results | undefined;
   for (const config of configs) {
     const results = await step(config);
-    emitConfig(config, results, raw, config.mode === "skein_udp" ? dgram : undefined, config.insecure === true ? undefined : plain, options);
+    const encryptedTcp = config.mode === "skein_tcp" && config.insecure !== true;
+    emitConfig(config, results, raw, config.mode === "skein_udp" ? dgram : undefined, config.insecure === true ? undefined : plain, encryptedTcp ? sealed : undefined, options);
     plain = config.insecure === true ? results : undefined;
     if (Object.keys(results.errors).length > 0) failed = true;
   }
