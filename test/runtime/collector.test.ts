@@ -51,8 +51,15 @@ test("collector: topology() and /api/topology hold every node; the stream sends 
   const ids = [collector.id, b.id, c.id].sort((x, y) => x - y);
   await waitFor(() => {
     const topology = collector.topology();
-    return topology !== undefined && topology.nodes.length === 3 && topology.links.length === 3 && topology.links.every((link) => link.srtt_ms !== null);
-  }, "3 nodes and 3 measured links in the collector's model", 20_000);
+    // Every node's own snapshot must list both others: a link seen from one end only is not enough.
+    return (
+      topology !== undefined &&
+      topology.nodes.length === 3 &&
+      topology.nodes.every((node) => node.neighbours.length === 2) &&
+      topology.links.length === 3 &&
+      topology.links.every((link) => link.srtt_ms !== null)
+    );
+  }, "3 nodes, each reporting 2 neighbours, and 3 measured links in the collector's model", 20_000);
   assert.equal(b.topology(), undefined, "not a collector");
 
   const response = await fetch(`${collector.webUrl}/api/topology`);
