@@ -149,8 +149,9 @@ class RecordSealer {
     const length = body.byteLength - 28;
     if (length < 0) throw new Error(`sealed record of ${body.byteLength} bytes is too short`);
     const nonce = body.subarray(0, 12);
-    const counter = Buffer.from(nonce.buffer, nonce.byteOffset, 12).readBigUInt64BE(4);
-    if (counter !== BigInt(this.receiveCounter)) throw new Error(`sealed record ${counter} where ${this.receiveCounter} was next`);
+    const u32 = (at: number): number => ((nonce[at]! << 24) | (nonce[at + 1]! << 16) | (nonce[at + 2]! << 8) | nonce[at + 3]!) >>> 0;
+    const counter = u32(4) * 0x1_0000_0000 + u32(8);
+    if (counter !== this.receiveCounter) throw new Error(`sealed record ${counter} where ${this.receiveCounter} was next`);
     this.receiveCounter += 1;
     const aad = Buffer.allocUnsafe(16);
     aad.writeUInt32BE(body.byteLength, 0);

@@ -3,6 +3,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { UsageError } from "../../src/cli/errors.js";
 import { configFormat, configPathFrom, envName, parseConfig, resolveNodeOptions, type ResolveInput } from "../../src/cli/options.js";
+import { assertUsage } from "./helpers.js";
 
 const DEFAULTS = {
   bind: "127.0.0.1",
@@ -13,20 +14,6 @@ const DEFAULTS = {
   udpMtu: 1400,
 };
 
-/** Asserts that resolving throws a UsageError (exit 2) with exactly this one-line message. */
-function assertUsage(input: ResolveInput, message: string, code = "BAD_OPTION"): void {
-  assert.throws(
-    () => resolveNodeOptions(input),
-    (error: unknown) => {
-      assert.ok(error instanceof UsageError, `expected UsageError, got ${String(error)}`);
-      assert.equal(error.message, message);
-      assert.equal(error.code, code);
-      assert.equal(error.exitCode, 2);
-      assert.ok(!error.message.includes("\n"), "one line");
-      return true;
-    },
-  );
-}
 
 describe("resolveNodeOptions: sources and precedence", () => {
   it("gives the defaults when nothing is set", () => {

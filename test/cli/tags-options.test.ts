@@ -5,25 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { UsageError } from "../../src/cli/errors.js";
 import { nodeFlagHelp, resolveNodeOptions, type ResolveInput } from "../../src/cli/options.js";
 import { SkeinError } from "../../src/core/errors.js";
 import { MAX_TAGS, carriesAny, effectiveLocalTags, parseTagList, tagError, tagsAllowedByCertificate } from "../../src/link/tags.js";
 import type { NodeOptions } from "../../src/node/options.js";
+import { assertUsage } from "./helpers.js";
 import { validateNodeOptions } from "../../src/runtime/node.js";
 
-function assertUsage(input: ResolveInput, message: string, code = "BAD_OPTION"): void {
-  assert.throws(
-    () => resolveNodeOptions(input),
-    (error: unknown) => {
-      assert.ok(error instanceof UsageError, `expected UsageError, got ${String(error)}`);
-      assert.equal(error.message, message);
-      assert.equal(error.code, code);
-      assert.equal(error.exitCode, 2);
-      return true;
-    },
-  );
-}
 
 describe("tag syntax", () => {
   it("accepts a-z 0-9 . _ - up to 32 characters, nothing else", () => {

@@ -9,16 +9,10 @@ import type { NodeId } from "../../src/core/node-id.js";
 import { generateInternetMatrix } from "../../src/sim/generate.js";
 import { measureLinks, runLinksScenario } from "../../src/sim/scenarios/links.js";
 import { Simulator } from "../../src/sim/simulator.js";
+import { upPeers } from "./helpers.js";
 
 const MATRIX_30 = generateInternetMatrix({ nodes: 30, seed: 1 });
 
-function upPeers(sim: Simulator, id: NodeId): NodeId[] {
-  return sim
-    .neighbours(id)
-    .filter((n) => n.state === "up")
-    .map((n) => n.id)
-    .sort((a, b) => a - b);
-}
 
 test("30 nodes: full mesh, every SRTT within 5% of the matrix, same seed → same report", () => {
   const report = runLinksScenario({ matrix: MATRIX_30, seed: 1 });

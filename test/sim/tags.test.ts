@@ -8,22 +8,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { RecordingLogger } from "../../src/core/log.js";
 import { SeededEntropy } from "../../src/core/entropy.js";
-import type { NodeId } from "../../src/core/node-id.js";
 import { generateCertificateAuthority, signCertificate } from "../../src/crypto/certificate.js";
 import { NodeEngine } from "../../src/node/engine.js";
 import type { EngineConfig } from "../../src/node/engine-config.js";
 import { generateInternetMatrix } from "../../src/sim/generate.js";
 import { SIM_WALL_CLOCK_EPOCH_MS, Simulator } from "../../src/sim/simulator.js";
+import { upPeers } from "./helpers.js";
 
 const DAY_MS = 86_400_000;
 
-function upPeers(sim: Simulator, id: NodeId): NodeId[] {
-  return sim
-    .neighbours(id)
-    .filter((n) => n.state === "up")
-    .map((n) => n.id)
-    .sort((a, b) => a - b);
-}
 
 function withTags(perNode: Record<number, Partial<Pick<EngineConfig, "localTags" | "connectTags" | "seeds" | "maxNeighbours">>>): (config: EngineConfig) => NodeEngine {
   return (config) => new NodeEngine({ ...config, ...(perNode[config.nodeId] ?? {}) });
