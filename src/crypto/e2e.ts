@@ -175,7 +175,7 @@ export class EndToEnd {
     const sealed = this.seal(header, plaintext);
     if (!sealed.ok) return sealed;
     const frame = new Uint8Array(FRAME_HEADER_BYTES + sealed.value.byteLength);
-    writeFrameHeader(frame, 0, { ...header, ttl, length: sealed.value.byteLength });
+    writeFrameHeader(frame, 0, header, ttl, sealed.value.byteLength);
     frame.set(sealed.value, FRAME_HEADER_BYTES);
     return ok(frame);
   }
@@ -274,7 +274,7 @@ function nonceOf(sealed: Uint8Array): Uint8Array {
 /** The frame header as it will be sent, TTL zeroed, then the e2e header (session and counter). */
 function associatedData(header: E2eFrameHeader, sealed: Uint8Array): Uint8Array {
   const aad = new Uint8Array(FRAME_HEADER_BYTES + E2E_HEADER_BYTES);
-  writeFrameHeader(aad, 0, { kind: header.kind, flags: header.flags, ttl: 0, source: header.source, destination: header.destination, module: header.module, length: sealed.byteLength });
+  writeFrameHeader(aad, 0, header, 0, sealed.byteLength);
   aad[0] = FRAME_VERSION;
   aad.set(sealed.subarray(0, E2E_HEADER_BYTES), FRAME_HEADER_BYTES);
   return aad;

@@ -60,6 +60,12 @@ export const RTT_BETA = 1 / 4;
 
 /** Largest packet (several frames) the engine builds for a stream transport. */
 export const STREAM_PACKET_MAX_BYTES = 64 * 1024;
+/**
+ * Largest record the engine seals from several packets on a stream (one packet alone may be
+ * larger: one largest frame). Bigger records seal and write fewer times per byte; the bound keeps
+ * the wait for a whole record short (a receiver opens a record only once all of it arrived).
+ */
+export const STREAM_RECORD_MAX_BYTES = 512 * 1024;
 
 /** Accepted paths that have not completed a hello, at most; more are refused until some expire. */
 export const MAX_HALF_OPEN_PATHS = 256;

@@ -29,6 +29,7 @@ import {
   RECONNECT_BACKOFF_MAX_MS,
   RECONNECT_BACKOFF_MIN_MS,
   STREAM_PACKET_MAX_BYTES,
+  STREAM_RECORD_MAX_BYTES,
 } from "../link/constants.js";
 import { type KnownPeer, LinkMeasurement, type LinkState } from "../link/link.js";
 import { type LinkMessage, MAX_PEERS_PER_MESSAGE, MAX_REFERRALS, type PeerEntry, type PeerSelf, RejectReason, decodeLinkMessage, encodeLinkMessage, peerEntryBytes, peersHeaderBytes } from "../link/messages.js";
@@ -50,6 +51,7 @@ import type { SecureChannel } from "../crypto/channel.js";
 import { type HandshakeFailure, type HandshakePeer, REJECT_FULL_DETAIL_MAX_BYTES } from "../crypto/handshake.js";
 import { RECORD_OVERHEAD_BYTES, UnitType, forEachUnit } from "../crypto/units.js";
 import { fingerprint } from "../crypto/certificate.js";
+import { concatBytes } from "../crypto/primitives.js";
 import { DataService, type DataEvent } from "./data-service.js";
 // Pub/sub (issue 5, phase 2): the overlay module (interest propagation, multi-destination data).
 import { PubSubOverlay } from "../features/pubsub/overlay.js";
@@ -1776,7 +1778,7 @@ export class NodeEngine implements EngineIo {
     const header = { kind: FrameKind.Routed, flags, ttl, source: this.id, destination, module };
     if (link.path.address.transport === "tcp" && payload.byteLength >= ZERO_COPY_MIN_PAYLOAD_BYTES) {
       const headerBytes = new Uint8Array(FRAME_HEADER_BYTES);
-      writeFrameHeader(headerBytes, 0, { ...header, length: payload.byteLength });
+      writeFrameHeader(headerBytes, 0, header, ttl, payload.byteLength);
       this.queueFrame(link.path, headerBytes, payload);
       return undefined;
     }
@@ -1884,19 +1886,25 @@ export class NodeEngine implements EngineIo {
       path.pendingBytes = 0;
       return;
     }
+    // Stream paths: consecutive packets share one record up to STREAM_RECORD_MAX_BYTES: one cipher,
+    // one tag and one writev for several large messages, which is what bulk throughput is made
+    // of (docs/benchmarks.md). A datagram is always one record.
+    let parts: Uint8Array[] = [];
+    let recordBytes = 0;
+    let recordFirstFrame = 0;
     let start = 0;
     while (start < frames.length) {
       let end = start;
       let size = 0;
       let tail: Uint8Array | undefined;
       while (end < frames.length && (end === start || size + frames[end]!.byteLength <= limit)) {
-        // A frame whose payload rides as a tail starts its own packet: one record never exceeds
-        // one largest frame (RECORD_MAX_PLAINTEXT_BYTES).
+        // A frame whose payload rides as a tail starts its own packet and ends it, so a packet is
+        // either small frames (at most `limit`) or one frame (at most RECORD_MAX_PLAINTEXT_BYTES).
         if (end > start && tails?.[end] !== undefined) break;
         size += frames[end]!.byteLength;
         tail = tails?.[end];
         end += 1;
-        if (tail !== undefined) break; // a packet ends with the frame whose payload rides as its tail
+        if (tail !== undefined) break;
       }
       let packet: Uint8Array;
       if (end - start === 1) {
@@ -1910,38 +1918,58 @@ export class NodeEngine implements EngineIo {
         }
       }
       const bytes = packet.byteLength + (tail?.byteLength ?? 0);
-      path.bytesOut += bytes;
-      this.counters.bytesOut += bytes;
-      start = end;
-      if (channel === undefined || this.insecure) {
-        // Unsealed: the packet is its own plaintext (the simulator's frame tracing reads it).
-        this.output({ kind: "transmit", pathId: path.id, packet, rest: tail === undefined ? undefined : [tail], peer, plaintext: this.config.exposePlaintext === true ? packet : undefined });
+      if (udp) {
+        start = end;
+        if (!this.transmitRecord(path, [packet], bytes, frames.length - start + 1)) break;
         continue;
       }
-      // Whole packets are sealed, in order, at flush time: one record per packet (a datagram, or
-      // pieces for one writev on a stream).
-      let sealed: Uint8Array[];
-      try {
-        sealed = udp ? [channel.seal(this.now, packet)] : channel.sealParts(this.now, tail === undefined ? [packet] : [packet, tail]);
-      } catch (error) {
-        this.drop("seal_failed", frames.length - start + 1);
-        this.log.warn({ path: formatAddress(path.address), err: String(error) }, "could not seal a packet; closing the path");
-        // A record never written breaks a stream's counter sequence: the stream must go.
-        if (!udp) this.sealFailedPaths.push(path);
-        break;
+      if (parts.length > 0 && recordBytes + bytes > STREAM_RECORD_MAX_BYTES) {
+        if (!this.transmitRecord(path, parts, recordBytes, frames.length - recordFirstFrame)) {
+          parts = [];
+          break;
+        }
+        parts = [];
+        recordBytes = 0;
+        recordFirstFrame = start;
       }
-      this.output({
-        kind: "transmit",
-        pathId: path.id,
-        packet: sealed[0]!,
-        rest: sealed.length > 1 ? sealed.slice(1) : undefined,
-        peer,
-        plaintext: this.config.exposePlaintext === true ? packet : undefined,
-      });
+      parts.push(packet);
+      if (tail !== undefined) parts.push(tail);
+      recordBytes += bytes;
+      start = end;
     }
+    if (parts.length > 0) this.transmitRecord(path, parts, recordBytes, frames.length - recordFirstFrame);
     frames.length = 0;
     path.tails = undefined;
     path.pendingBytes = 0;
+  }
+
+  /**
+   * Sends `parts` (whole frames, in order; one part on UDP) as one record: sealed, or as they are
+   * on an insecure node. False when sealing failed: the path is then closed after the flush, and
+   * `unsent` frames are counted dropped.
+   */
+  private transmitRecord(path: Path, parts: Uint8Array[], bytes: number, unsent: number): boolean {
+    const peer = path.link?.peer;
+    const channel = path.channel;
+    // The simulator's frame tracing reads the frames a record carries.
+    const plaintext = this.config.exposePlaintext === true ? (parts.length === 1 ? parts[0] : concatBytes(...parts)) : undefined;
+    let pieces = parts;
+    if (channel !== undefined && !this.insecure) {
+      const udp = path.address.transport === "udp";
+      try {
+        pieces = udp ? [channel.seal(this.now, parts[0]!)] : channel.sealParts(this.now, parts);
+      } catch (error) {
+        this.drop("seal_failed", unsent);
+        this.log.warn({ path: formatAddress(path.address), err: String(error) }, "could not seal a packet; closing the path");
+        // A record never written breaks a stream's counter sequence: the stream must go.
+        if (!udp) this.sealFailedPaths.push(path);
+        return false;
+      }
+    }
+    path.bytesOut += bytes;
+    this.counters.bytesOut += bytes;
+    this.output({ kind: "transmit", pathId: path.id, packet: pieces[0]!, rest: pieces.length > 1 ? pieces.slice(1) : undefined, peer, plaintext });
+    return true;
   }
 
   // ─── End-to-end sealing (e2e-paths.ts) ─────────────────────────────────────────────────────────

@@ -20,8 +20,11 @@ import type { NodeEvent, PathId } from "../node/io.js";
 import type { LatencyEmulator } from "./latency.js";
 import { bump, type Transport, type TransportSink } from "./transport.js";
 
-/** API bytes queued into the engine since the last drain that force a drain right away. */
-export const DRAIN_BATCH_BYTES = 256 * 1024;
+/**
+ * API bytes queued into the engine since the last drain that force a drain right away. As large
+ * as STREAM_RECORD_MAX_BYTES, so that a burst of large sends fills whole records.
+ */
+export const DRAIN_BATCH_BYTES = 512 * 1024;
 
 export interface DriverOptions {
   engine: NodeEngine;

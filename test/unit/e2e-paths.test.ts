@@ -32,7 +32,7 @@ function carry(from: ReturnType<typeof node>, to: ReturnType<typeof node>, paylo
   const header = { kind: FrameKind.Routed, flags: FrameFlag.Sealed, source: from.id, destination: to.id, module: ModuleId.Data };
   const sealed = from.paths.seal(0, header, payload)!;
   const frame = new Uint8Array(FRAME_HEADER_BYTES + sealed.byteLength);
-  writeFrameHeader(frame, 0, { ...header, ttl: 30, length: sealed.byteLength });
+  writeFrameHeader(frame, 0, header, 30, sealed.byteLength);
   frame.set(sealed, FRAME_HEADER_BYTES);
   const read = readFrameHeader(frame, 0);
   assert.ok(read.ok);

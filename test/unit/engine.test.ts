@@ -12,7 +12,9 @@ import { SeededRng } from "../../src/core/rng.js";
 import { type NodeIdentity, generateIdentity } from "../../src/crypto/identity.js";
 import { NodeEngine } from "../../src/node/engine.js";
 import type { NodeEvent, PathId } from "../../src/node/io.js";
-import { FrameKind, encodeFrame } from "../../src/wire/frame.js";
+import { FRAME_HEADER_BYTES, FrameKind, encodeFrame } from "../../src/wire/frame.js";
+import { RECORD_OVERHEAD_BYTES, UnitType, forEachUnit } from "../../src/crypto/units.js";
+import { STREAM_RECORD_MAX_BYTES } from "../../src/link/constants.js";
 
 interface Host {
   engine: NodeEngine;
@@ -31,6 +33,8 @@ class TinyNet {
   private seq = 0;
   private connectionSeq = 0;
   blocked = new Set<string>();
+  /** Sees every packet a host transmits, as one buffer (pieces joined). */
+  onTransmit: ((from: Host, packet: Uint8Array) => void) | undefined;
   /** Keys by NodeId@host: a restarted node keeps its key (as its key file would); an impostor elsewhere has its own. */
   private readonly identities = new Map<string, NodeIdentity>();
 
@@ -160,7 +164,8 @@ class TinyNet {
         case "transmit": {
           const remoteKey = host.remoteByPath.get(output.pathId);
           assert.ok(remoteKey !== undefined, "transmit on a path the driver knows");
-          const packet = output.rest === undefined ? output.packet : new Uint8Array([...output.packet, ...output.rest.flatMap((piece) => [...piece])]);
+          const packet = output.rest === undefined ? output.packet : Buffer.concat([output.packet, ...output.rest]);
+          this.onTransmit?.(host, packet);
           if (this.transport === "udp") {
             const fromKey = formatAddress(host.address);
             this.schedule(this.oneWayMs, () => this.deliver(host, remoteKey, fromKey, packet));
@@ -399,4 +404,38 @@ test("a second key claiming a live neighbour's id is refused, both sides log why
   assert.ok((a.engine.stats().dropped.key_conflict ?? 0) > 0);
   assert.deepEqual(upPeers(impostor), []);
   void b;
+});
+
+test("tcp: a burst of large messages shares records of at most STREAM_RECORD_MAX_BYTES and arrives whole, in order", () => {
+  const net = new TinyNet("tcp", 5);
+  const a = net.addNode(1);
+  const b = net.addNode(2, [{ nodeId: 1, address: a.address }]);
+  net.run(2000);
+  const records: number[] = [];
+  net.onTransmit = (from, packet) => {
+    if (from !== a) return;
+    assert.equal(
+      forEachUnit(packet, (unit) => {
+        if (unit[0] === UnitType.Record) records.push(unit.byteLength - RECORD_OVERHEAD_BYTES);
+      }),
+      undefined,
+    );
+  };
+  // Twelve 64 KiB messages, small ones between, and one frame larger than a record's bound.
+  const sizes = [...Array<number>(12).fill(65_536), 100, 65_536, 1_500_000, 300, 65_536, 65_536, 7];
+  const sent = sizes.map((size, index) => Uint8Array.from({ length: size }, (_, at) => (at * 31 + index) % 251));
+  for (const data of sent) a.engine.send(net.now, 2, data, { reliable: true });
+  net.drain(a);
+  net.run(3000);
+  const received = b.events.flatMap((event) => (event.kind === "message" ? [event.data] : []));
+  assert.equal(received.length, sent.length);
+  received.forEach((data, index) => assert.deepEqual(Uint8Array.from(data), sent[index], `message ${index}`));
+  const oversized = FRAME_HEADER_BYTES + 1_500_000;
+  for (const size of records) assert.ok(size <= STREAM_RECORD_MAX_BYTES || size === oversized, `record of ${size} plaintext bytes`);
+  assert.equal(records.filter((size) => size === oversized).length, 1, "the large frame is a record of its own");
+  // One record per message would be 19 records; shared, the bytes need only about as many
+  // records as the bound allows (and one for the oversized frame).
+  const dataBytes = sizes.reduce((sum, size) => sum + FRAME_HEADER_BYTES + size, 0) - oversized;
+  const dataRecords = records.filter((size) => size > 1_000 && size !== oversized).length;
+  assert.ok(dataRecords <= Math.ceil(dataBytes / STREAM_RECORD_MAX_BYTES) + 2, `${dataRecords} records for ${sizes.length - 1} messages`);
 });
