@@ -139,7 +139,10 @@ export class FrameReassembler {
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {
   if (parts.length === 1 && parts[0]!.byteLength === total) return parts[0]!;
-  const out = new Uint8Array(total);
+  // Not zero-filled: every byte is copied over below. Every large record passes through here, and
+  // zeroing it first cost the receiver as much CPU as the copy itself.
+  const unfilled = Buffer.allocUnsafe(total);
+  const out = new Uint8Array(unfilled.buffer, unfilled.byteOffset, total);
   let at = 0;
   for (const part of parts) {
     out.set(part, at);
