@@ -24,6 +24,7 @@ import net from "node:net";
 import { createCipheriv, createDecipheriv, createSecretKey } from "node:crypto";
 import { once } from "node:events";
 import type { SkeinNode } from "../src/index.js";
+import { primeAllocator } from "../src/runtime/allocator.js";
 import {
   type EchoResult,
   KIND_ECHO,
@@ -820,6 +821,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const spec = JSON.parse(process.argv[2] ?? "{}") as PeerSpec;
+  // Every peer, baseline or skein, runs under the malloc thresholds createNode sets for a skein
+  // process (src/runtime/allocator.ts), so that the baselines stay the ceiling they are meant to
+  // be. LINK_PEER_DEFAULT_MALLOC=1 leaves them all at glibc's defaults (skein still primes its own).
+  if (process.env.LINK_PEER_DEFAULT_MALLOC !== "1") primeAllocator();
   const peer = new Peer(spec);
 
   const reply = (message: ReplyMessage): void => {

@@ -27,6 +27,7 @@ import { type EngineStats, NodeEngine } from "../node/engine.js";
 import type { SecurityInfo } from "../node/secure-paths.js";
 import type { NeighbourInfo, NodeEvent, NodeEventKind, ProbeResult, RouteView } from "../node/io.js";
 import { NODE_OPTION_DEFAULTS, type NodeOptions } from "../node/options.js";
+import { primeAllocator } from "./allocator.js";
 import { Driver } from "./driver.js";
 import type { HttpApi } from "./http.js";
 import { parseWebAddr, type WebAddr } from "./web-addr.js";
@@ -730,6 +731,7 @@ export async function createBenchmarkNode(options: NodeOptions, links: { insecur
 
 async function startNode(options: NodeOptions, insecure: boolean): Promise<SkeinNode> {
   const resolved = validateNodeOptions(options);
+  primeAllocator();
   const security = await loadSecurity(resolved);
   const nodeId = resolved.nodeId ?? security.defaultNodeId;
   const logger = createLogger({ level: resolved.logLevel, bindings: { node: nodeId } });
