@@ -1876,9 +1876,7 @@ export class NodeEngine implements EngineIo {
     const tails = path.tails;
     const udp = path.address.transport === "udp";
     const limit = udp ? this.udpPacketBytes : STREAM_PACKET_MAX_BYTES;
-    const peer = path.link?.peer;
-    const channel = path.channel;
-    if (!this.insecure && channel?.established !== true) {
+    if (!this.insecure && path.channel?.established !== true) {
       // Nothing leaves a path before its handshake completed.
       this.drop("not_established", frames.length);
       frames.length = 0;
@@ -1919,8 +1917,9 @@ export class NodeEngine implements EngineIo {
       }
       const bytes = packet.byteLength + (tail?.byteLength ?? 0);
       if (udp) {
+        // Unsent on failure: this packet's frames and all after them.
+        if (!this.transmitRecord(path, [packet], bytes, frames.length - start)) break;
         start = end;
-        if (!this.transmitRecord(path, [packet], bytes, frames.length - start + 1)) break;
         continue;
       }
       if (parts.length > 0 && recordBytes + bytes > STREAM_RECORD_MAX_BYTES) {
