@@ -8,7 +8,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection, StringCodec } from "nats";
-import { type Listening, type SkeinProcess, startSkein, stopAll, waitFor } from "./processes.js";
+import { type Listening, type SkeinProcess, getNode, startSkein, stopAll, waitFor } from "./processes.js";
 
 const sc = StringCodec();
 const clients: NatsConnection[] = [];
@@ -89,7 +89,13 @@ describe("NATS across the overlay (chain A–B–C)", () => {
     await atC.flush();
     await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${got.length} of 200 arrived`)), 60_000))]);
     assert.deepEqual(got, Array.from({ length: 200 }, (_, i) => String(i)));
-    assert.equal(await nextHop(info[1]!.web!, 3), 2, "still no direct A–C link");
+    // Through B: A never had a link to C. (Its route to C may be briefly withdrawn on a loaded
+    // machine, when B's reports come late; what matters is that there is no A–C link.)
+    assert.deepEqual(
+      (await getNode(info[1]!.web!)).neighbours.map((neighbour) => neighbour.id),
+      [2],
+      "A's only neighbour is B",
+    );
   });
 
   test("request/reply across nodes; no responders known overlay-wide", async () => {
