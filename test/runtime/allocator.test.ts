@@ -57,8 +57,9 @@ test(`a primed process seals records without faulting their memory in again (gli
     assert.ok(primed <= unprimed * 1.5 + 1000, `primed ${primed} faults, unprimed ${unprimed}`);
     return;
   }
-  // With glibc's default thresholds (256 KiB is over M_MMAP_THRESHOLD) every page of every
-  // output is faulted in anew; primed, the heap keeps them.
-  assert.ok(unprimed > pages / 2, `unprimed: ${unprimed} faults for ${pages} pages of output (expected most: glibc defaults)`);
-  assert.ok(primed * 10 < unprimed, `primed: ${primed} faults against ${unprimed} unprimed`);
+  // With glibc's default thresholds (256 KiB is over M_MMAP_THRESHOLD) a large share of the
+  // output's pages are faulted in anew: measured 18,000–64,000 of 64,000, the fewer the busier
+  // the machine; primed, the heap keeps them: 280–1,500. One sixteenth of the pages lies between.
+  assert.ok(unprimed > pages / 16, `unprimed: ${unprimed} faults for ${pages} pages of output (expected many: glibc defaults)`);
+  assert.ok(primed < pages / 16, `primed: ${primed} faults for ${pages} pages of output (unprimed: ${unprimed})`);
 });
