@@ -66,8 +66,14 @@ export interface SkeinNode {
    * Throws SkeinError BAD_SUBJECT, CLOSED.
    */
   subscribe(subject: string, options?: SubscribeOptions): PubSubSubscription;
-  /** Publishes to every matching subscription. Throws SkeinError BAD_SUBJECT, BAD_HEADER, TOO_LARGE, CLOSED. */
-  publish(subject: string, data?: Payload, options?: PublishOptions): void;
+  /**
+   * Publishes to every matching subscription, at once. Throws SkeinError BAD_SUBJECT, BAD_HEADER,
+   * TOO_LARGE, CLOSED. The promise is for pacing: it settles at once, or, while a link toward
+   * another node holds more than 4 MiB, when that link has drained (at most 100 ms later). A
+   * publisher that awaits it goes at the overlay's pace instead of having messages dropped at the
+   * link's 8 MiB bound; one that does not await it behaves as before.
+   */
+  publish(subject: string, data?: Payload, options?: PublishOptions): Promise<void>;
   /**
    * Publishes with a fresh reply subject and resolves with the first answer. Rejects with
    * SkeinError NO_RESPONDERS at once when nobody is subscribed, TIMEOUT after `timeoutMs`

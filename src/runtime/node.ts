@@ -661,8 +661,8 @@ export class RuntimeNode implements SkeinNode {
     return this.pubsub.subscribe(subject, options);
   }
 
-  publish(subject: string, data?: Payload, options?: PublishOptions): void {
-    this.pubsub.publish(subject, data, options);
+  publish(subject: string, data?: Payload, options?: PublishOptions): Promise<void> {
+    return this.pubsub.publish(subject, data, options);
   }
 
   request(subject: string, data?: Payload, options?: RequestOptions): Promise<Msg> {

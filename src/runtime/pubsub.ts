@@ -22,11 +22,22 @@ export const REQUEST_TIMEOUT_MS = 5_000;
 /** `drain()` waits this long for subscribers to consume their buffered messages. */
 export const DRAIN_TIMEOUT_MS = 10_000;
 /**
- * The NATS port pauses a publisher's socket while a link toward another node holds more than this
- * (overlay.maxLinkBacklogBytes): the publisher meets the link's pace instead of its messages being
- * dropped at LINK_MAX_BACKLOG_BYTES.
+ * Publishers wait while a link toward another node holds more than this
+ * (overlay.maxLinkBacklogBytes): the NATS port pauses the publisher's socket, the library's
+ * `publish()` returns a promise that settles later. The publisher meets the link's pace instead of
+ * its messages being dropped at LINK_MAX_BACKLOG_BYTES.
  */
-export const NATS_OVERLAY_PAUSE_BYTES = 4 * 1024 * 1024;
+export const OVERLAY_PAUSE_BYTES = 4 * 1024 * 1024;
+/**
+ * Longest one library `publish()` waits on a backlogged overlay, as the NATS port pauses a
+ * publisher (STALL_MAX_MS): a link that stays full sheds messages, counted, rather than holding the
+ * publisher indefinitely.
+ */
+export const PUBLISH_WAIT_MAX_MS = 100;
+/** How often a waiting publish looks at the backlog again. */
+const PUBLISH_CHECK_MS = 1;
+
+const RESOLVED: Promise<void> = Promise.resolve();
 /**
  * connect_urls: a node with a NATS port holds one local subscription per client URL it offers,
  * on `$SKEIN.NATS.URL.<a>_<b>_<c>_<d>.<port>` (its IPv4 address with `_` for dots), with a
@@ -90,6 +101,9 @@ export class NodePubSub {
   private nats: NatsServer | undefined;
   private readonly adverts: Subscription[] = [];
   private urlsTimer: NodeJS.Timeout | undefined;
+  /** The wait publishers share while an overlay link is backlogged (publish). */
+  private overlayWait: Promise<void> | undefined;
+  private closed = false;
 
   constructor(
     private readonly nodeId: NodeId,
@@ -143,7 +157,7 @@ export class NodePubSub {
     const server = await NatsServer.start(this.broker, config, logger);
     this.nats = server;
     const backlog = this.overlayBacklog;
-    if (backlog !== undefined) server.setOverlayBackpressure(() => backlog() > NATS_OVERLAY_PAUSE_BYTES);
+    if (backlog !== undefined) server.setOverlayBackpressure(() => backlog() > OVERLAY_PAUSE_BYTES);
     this.advertise(server);
     return server;
   }
@@ -176,8 +190,31 @@ export class NodePubSub {
     return this.client.subscribe(subject, options);
   }
 
-  publish(subject: string, data?: Payload, options?: PublishOptions): void {
+  /**
+   * Publishes at once (bad input throws); the promise settles at once too, unless an overlay link
+   * is backlogged: then when it has drained below OVERLAY_PAUSE_BYTES, or after PUBLISH_WAIT_MAX_MS.
+   * All publishers waiting at one time share one wait.
+   */
+  publish(subject: string, data?: Payload, options?: PublishOptions): Promise<void> {
     this.client.publish(subject, data, options);
+    const backlog = this.overlayBacklog;
+    if (backlog === undefined || backlog() <= OVERLAY_PAUSE_BYTES) return RESOLVED;
+    return (this.overlayWait ??= this.waitForOverlay(backlog));
+  }
+
+  private waitForOverlay(backlog: () => number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const started = performance.now();
+      const check = (): void => {
+        if (!this.closed && backlog() > OVERLAY_PAUSE_BYTES && performance.now() - started < PUBLISH_WAIT_MAX_MS) {
+          setTimeout(check, PUBLISH_CHECK_MS);
+          return;
+        }
+        this.overlayWait = undefined;
+        resolve();
+      };
+      setTimeout(check, PUBLISH_CHECK_MS);
+    });
   }
 
   request(subject: string, data?: Payload, options: RequestOptions = {}): Promise<Msg> {
@@ -235,6 +272,7 @@ export class NodePubSub {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.urlsTimer !== undefined) clearInterval(this.urlsTimer);
     this.urlsTimer = undefined;
     for (const sub of this.adverts.splice(0)) this.broker.unsubscribe(sub);

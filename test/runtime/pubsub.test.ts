@@ -9,7 +9,11 @@ import { SkeinError } from "../../src/core/errors.js";
 import { createNode } from "../../src/index.js";
 import type { SkeinNode } from "../../src/node/api.js";
 import { validateNodeOptions } from "../../src/runtime/node.js";
-import { closeAll } from "./helpers.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { OVERLAY_PAUSE_BYTES } from "../../src/runtime/pubsub.js";
+import { closeAll, waitFor } from "./helpers.js";
 
 const sc = StringCodec();
 const nodes: SkeinNode[] = [];
@@ -94,4 +98,56 @@ test("natsPort / natsAddr options are validated", () => {
   assert.equal(validateNodeOptions({}).nats, undefined);
   assert.throws(() => validateNodeOptions({ natsPort: 70000 }), /bad natsPort 70000/);
   assert.throws(() => validateNodeOptions({ natsAddr: "nope:1" }), /bad natsAddr "nope:1"/);
+});
+
+/** Whether `promise` is still pending after the current turn. */
+async function pending(promise: Promise<void>): Promise<boolean> {
+  const later = new Promise<"pending">((resolve) => setImmediate(() => resolve("pending")));
+  return (await Promise.race([promise.then(() => "settled" as const), later])) === "pending";
+}
+
+test("library publish(): a publisher that awaits it is paced by a backlogged overlay link and loses nothing; one that does not loses messages", async () => {
+  // A 400 ms round trip between the nodes: what 301 sends toward 302 waits 200 ms in the
+  // latency queue, so a burst backlogs the link the way a slow path would.
+  const dir = mkdtempSync(path.join(tmpdir(), "skein-pace-"));
+  try {
+    const file = path.join(dir, "rtt.json");
+    writeFileSync(file, JSON.stringify({ "301": { "302": 400 } }));
+    const a = await node({ nodeId: 301, udpPort: undefined, tcpPort: 0, emulateLatency: file });
+    const b = await node({ nodeId: 302, udpPort: undefined, tcpPort: 0, emulateLatency: file, seeds: [`301@${a.addresses[0]}`] });
+    const received = { paced: 0, unpaced: 0 };
+    for (const kind of ["paced", "unpaced"] as const) {
+      const subscription = b.subscribe(`pace.${kind}`);
+      void (async () => {
+        for await (const _msg of subscription) received[kind] += 1;
+      })();
+    }
+    // Interest has crossed once a probe published on 301 reaches 302.
+    const probe = b.subscribe("pace.probe");
+    let probed = false;
+    void (async () => {
+      for await (const _msg of probe) probed = true;
+    })();
+    await waitFor(() => (void a.publish("pace.probe", "?"), probed), "interest to reach node 301", 20_000);
+
+    const payload = new Uint8Array(256 * 1024);
+    const count = 80; // 20 MiB: over the link's 8 MiB bound if it all went at once
+    let waits = 0;
+    for (let i = 0; i < count; i++) {
+      const paced = a.publish("pace.paced", payload);
+      if (await pending(paced)) waits += 1;
+      await paced;
+    }
+    // Every message past the pause mark found the link backlogged at least once per release.
+    assert.ok(waits > 0, "the publisher waited at least once");
+    assert.ok(waits < count - OVERLAY_PAUSE_BYTES / payload.byteLength + 1, `${waits} waits: no wait below the pause mark`);
+    await waitFor(() => received.paced === count, `all ${count} paced messages (got ${received.paced})`, 20_000);
+
+    // The same burst without waiting: the overlay sheds what does not fit the link's bound.
+    for (let i = 0; i < count; i++) void a.publish("pace.unpaced", payload);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.ok(received.unpaced < count, `unpaced: ${received.unpaced} of ${count} arrived (expected some shed)`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
