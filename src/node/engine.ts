@@ -1884,9 +1884,10 @@ export class NodeEngine implements EngineIo {
       path.pendingBytes = 0;
       return;
     }
-    // Stream paths: consecutive packets share one record up to STREAM_RECORD_MAX_BYTES: one cipher,
-    // one tag and one writev for several large messages, which is what bulk throughput is made
-    // of (docs/benchmarks.md). A datagram is always one record.
+    // Stream paths: consecutive large frames share one record up to STREAM_RECORD_MAX_BYTES: one
+    // cipher, one tag and one writev for several large messages, which is what bulk throughput is
+    // made of (docs/benchmarks.md); a packet of small frames closes its record. A datagram is
+    // always one record.
     let parts: Uint8Array[] = [];
     let recordBytes = 0;
     let recordFirstFrame = 0;
@@ -1935,6 +1936,17 @@ export class NodeEngine implements EngineIo {
       if (tail !== undefined) parts.push(tail);
       recordBytes += bytes;
       start = end;
+      if (tail === undefined) {
+        // Small frames end their record: a receiver opens a record only once it is whole, and
+        // small messages (requests, acks, probes) must not wait for large ones queued after them.
+        if (!this.transmitRecord(path, parts, recordBytes, frames.length - recordFirstFrame)) {
+          parts = [];
+          break;
+        }
+        parts = [];
+        recordBytes = 0;
+        recordFirstFrame = start;
+      }
     }
     if (parts.length > 0) this.transmitRecord(path, parts, recordBytes, frames.length - recordFirstFrame);
     frames.length = 0;

@@ -433,9 +433,16 @@ test("tcp: a burst of large messages shares records of at most STREAM_RECORD_MAX
   const oversized = FRAME_HEADER_BYTES + 1_500_000;
   for (const size of records) assert.ok(size <= STREAM_RECORD_MAX_BYTES || size === oversized, `record of ${size} plaintext bytes`);
   assert.equal(records.filter((size) => size === oversized).length, 1, "the large frame is a record of its own");
-  // One record per message would be 19 records; shared, the bytes need only about as many
-  // records as the bound allows (and one for the oversized frame).
-  const dataBytes = sizes.reduce((sum, size) => sum + FRAME_HEADER_BYTES + size, 0) - oversized;
-  const dataRecords = records.filter((size) => size > 1_000 && size !== oversized).length;
-  assert.ok(dataRecords <= Math.ceil(dataBytes / STREAM_RECORD_MAX_BYTES) + 2, `${dataRecords} records for ${sizes.length - 1} messages`);
+  // One record per message would be 19 records. Shared: large frames fill records up to the
+  // bound, and a small frame closes its record (nothing small waits for large frames behind it).
+  const frame = (size: number): number => FRAME_HEADER_BYTES + size;
+  assert.deepEqual(records.slice(0, 6), [
+    7 * frame(65_536), // an eighth would pass STREAM_RECORD_MAX_BYTES
+    5 * frame(65_536) + frame(100), // the small frame ends the record
+    frame(65_536), // the oversized frame does not fit behind it
+    oversized,
+    frame(300),
+    2 * frame(65_536) + frame(7),
+  ]);
+  assert.ok(7 * frame(65_536) <= STREAM_RECORD_MAX_BYTES && 8 * frame(65_536) > STREAM_RECORD_MAX_BYTES);
 });
