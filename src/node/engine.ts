@@ -1884,14 +1884,23 @@ export class NodeEngine implements EngineIo {
       path.pendingBytes = 0;
       return;
     }
-    // Stream paths: consecutive large frames share one record up to STREAM_RECORD_MAX_BYTES: one
-    // cipher, one tag and one writev for several large messages, which is what bulk throughput is
-    // made of (docs/benchmarks.md); a packet of small frames closes its record. A datagram is
-    // always one record.
+    // Consecutive large frames share one record up to STREAM_RECORD_MAX_BYTES: one cipher, one tag
+    // and one writev for several large messages, which is what bulk throughput is made of
+    // (docs/benchmarks.md). A packet of small frames closes its record: a receiver opens a record
+    // only once it is whole, and small messages (requests, acks, probes) must not wait for large
+    // ones queued after them. UDP packets never have tails, so each datagram is one record.
     let parts: Uint8Array[] = [];
     let recordBytes = 0;
     let recordFirstFrame = 0;
     let start = 0;
+    /** Sends the record being built; false when sealing failed (the rest of the flush is dropped). */
+    const closeRecord = (): boolean => {
+      const sent = this.transmitRecord(path, parts, recordBytes, frames.length - recordFirstFrame);
+      parts = [];
+      recordBytes = 0;
+      recordFirstFrame = start;
+      return sent;
+    };
     while (start < frames.length) {
       let end = start;
       let size = 0;
@@ -1917,38 +1926,14 @@ export class NodeEngine implements EngineIo {
         }
       }
       const bytes = packet.byteLength + (tail?.byteLength ?? 0);
-      if (udp) {
-        // Unsent on failure: this packet's frames and all after them.
-        if (!this.transmitRecord(path, [packet], bytes, frames.length - start)) break;
-        start = end;
-        continue;
-      }
-      if (parts.length > 0 && recordBytes + bytes > STREAM_RECORD_MAX_BYTES) {
-        if (!this.transmitRecord(path, parts, recordBytes, frames.length - recordFirstFrame)) {
-          parts = [];
-          break;
-        }
-        parts = [];
-        recordBytes = 0;
-        recordFirstFrame = start;
-      }
+      if (parts.length > 0 && recordBytes + bytes > STREAM_RECORD_MAX_BYTES && !closeRecord()) break;
       parts.push(packet);
       if (tail !== undefined) parts.push(tail);
       recordBytes += bytes;
       start = end;
-      if (tail === undefined) {
-        // Small frames end their record: a receiver opens a record only once it is whole, and
-        // small messages (requests, acks, probes) must not wait for large ones queued after them.
-        if (!this.transmitRecord(path, parts, recordBytes, frames.length - recordFirstFrame)) {
-          parts = [];
-          break;
-        }
-        parts = [];
-        recordBytes = 0;
-        recordFirstFrame = start;
-      }
+      if (tail === undefined && !closeRecord()) break;
     }
-    if (parts.length > 0) this.transmitRecord(path, parts, recordBytes, frames.length - recordFirstFrame);
+    if (parts.length > 0) closeRecord();
     frames.length = 0;
     path.tails = undefined;
     path.pendingBytes = 0;
